@@ -1,0 +1,66 @@
+"""The exact GBM step, and whole paths built with it.
+
+Every price this project publishes is made by the same three operations, in the same order,
+on contiguous float64 arrays:
+
+1. draw ``Z`` from the stream's own generator (:func:`generator`), in blocks of any size:
+   numpy's ``standard_normal`` gives the same sequence however the draws are split;
+2. turn draws into step factors ``exp(drift + vol * Z)`` (:func:`step_factors`);
+3. multiply: ``S[k] = S[k-1] * factor[k]``, one multiplication per step, left to right.
+
+So a path computed here in one go (:func:`path`) and a stream stepped one tick at a time by
+:class:`simulation.bank.StreamBank` agree bit for bit: ``Z[k]`` is the k-th draw (``k >= 1``),
+and ``S[0]`` is the start price.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from simulation.params import GBMParams
+
+#: Draws made at once when a long path is built; bounds the memory of :func:`path`.
+PATH_CHUNK = 1 << 20
+
+
+def generator(seed: int) -> np.random.Generator:
+    """The generator of the stream with this seed: PCG64, never a global one."""
+    return np.random.Generator(np.random.PCG64(seed))
+
+
+def step_factors(params: GBMParams, z: np.ndarray) -> np.ndarray:
+    """``exp(drift + vol * z)``: the factor of each step, for a contiguous block of draws."""
+    increments = params.drift + params.vol * z
+    return np.exp(increments)
+
+
+def advance(params: GBMParams, rng: np.random.Generator, price: float, steps: int,
+            out: np.ndarray | None = None) -> float:
+    """Step ``price`` forward ``steps`` times with draws from ``rng``; return the last price.
+
+    When ``out`` is given (length ``steps``), it receives every price along the way.
+    """
+    done = 0
+    last = np.array([price], dtype=np.float64)
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):  # callers check finiteness
+        while done < steps:
+            n = min(PATH_CHUNK, steps - done)
+            chain = np.empty(n + 1, dtype=np.float64)
+            chain[0] = last[0]
+            chain[1:] = step_factors(params, rng.standard_normal(n))
+            np.cumprod(chain, out=chain)  # sequential: chain[i] = chain[i-1] * factor[i]
+            if out is not None:
+                out[done:done + n] = chain[1:]
+            last[0] = chain[-1]
+            done += n
+    return float(last[0])
+
+
+def path(params: GBMParams, seed: int, periods: int) -> np.ndarray:
+    """The first ``periods`` prices of the stream: ``S[0] == start_price`` through ``S[periods-1]``."""
+    if periods < 1:
+        raise ValueError(f"periods must be >= 1, got {periods}")
+    prices = np.empty(periods, dtype=np.float64)
+    prices[0] = params.start_price
+    advance(params, generator(seed), params.start_price, periods - 1, out=prices[1:])
+    return prices

@@ -1,0 +1,91 @@
+"""Parameters of geometric Brownian motion, validated, in the original service's units.
+
+``mu`` and ``sigma`` are annual; ``delta`` is the model time of one step in trading days, and a
+year has :data:`TRADING_DAYS_PER_YEAR` of them, so one step is ``dt = delta / 252`` years.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from simulation.errors import ParamError
+
+TRADING_DAYS_PER_YEAR = 252
+
+#: Inclusive bounds of each parameter. They keep a path finite for any horizon a user can ask
+#: for in practice; past them exp() of one step can overflow or underflow a double.
+START_PRICE_MAX = 1e9
+MU_LIMIT = 10.0
+SIGMA_MAX = 10.0
+DELTA_MAX = 2520.0  # ten trading years per step
+
+SEED_MAX = 2**64 - 1
+
+
+def show(value: object, limit: int = 40) -> str:
+    """``repr`` of a rejected value, shortened so an error message stays readable."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def check_number(field: str, value: object, *, low: float, high: float,
+                 low_open: bool = False) -> float:
+    """Return ``value`` as a float if it is a finite number in its range, else raise ParamError."""
+    op = ">" if low_open else ">="
+    domain = f"a finite number {op} {low:g} and <= {high:g}"
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ParamError(field, value, f"{field} must be {domain}, got {show(value)}")
+    try:
+        number = float(value)
+    except OverflowError:
+        raise ParamError(field, value, f"{field} must be {domain}, got {show(value)}") from None
+    if not math.isfinite(number) or number > high or number < low or (low_open and number == low):
+        raise ParamError(field, value, f"{field} must be {domain}, got {show(value)}")
+    return number
+
+
+def check_seed(value: object, field: str = "seed") -> int:
+    """Return ``value`` if it is an unsigned 64-bit integer, else raise ParamError."""
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= SEED_MAX:
+        raise ParamError(field, value,
+                         f"{field} must be an integer from 0 to 2**64-1, got {show(value)}")
+    return value
+
+
+@dataclass(frozen=True, slots=True)
+class GBMParams:
+    """The four numbers that define a GBM price process.
+
+    >>> GBMParams(start_price=70.0, mu=0.05, sigma=0.3, delta=1.0).dt
+    0.003968253968253968
+    """
+
+    start_price: float
+    mu: float
+    sigma: float
+    delta: float
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "start_price", check_number("startPrice", self.start_price, low=0.0,
+                                               high=START_PRICE_MAX, low_open=True))
+        set_(self, "mu", check_number("mu", self.mu, low=-MU_LIMIT, high=MU_LIMIT))
+        set_(self, "sigma", check_number("sigma", self.sigma, low=0.0, high=SIGMA_MAX))
+        set_(self, "delta", check_number("delta", self.delta, low=0.0, high=DELTA_MAX,
+                                         low_open=True))
+
+    @property
+    def dt(self) -> float:
+        """Model time of one step, in years."""
+        return self.delta / TRADING_DAYS_PER_YEAR
+
+    @property
+    def drift(self) -> float:
+        """The deterministic part of one log-step: ``(mu - sigma**2 / 2) * dt``."""
+        return (self.mu - self.sigma**2 / 2) * self.dt
+
+    @property
+    def vol(self) -> float:
+        """The scale of one log-step's random part: ``sigma * sqrt(dt)``."""
+        return self.sigma * math.sqrt(self.dt)

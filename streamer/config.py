@@ -1,0 +1,80 @@
+"""Every setting of the server, in one frozen object with visible defaults and units.
+
+Only the CLI reads flags and environment variables; everything else receives a
+:class:`ServerConfig`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8765
+
+#: Model defaults of a private stream that leaves a parameter out: the original service's
+#: example (``periods=100&startPrice=70.0&mu=0.05&sigma=0.30&delta=1.0``), one tick a second.
+DEFAULT_START_PRICE = 70.0
+DEFAULT_MU = 0.05
+DEFAULT_SIGMA = 0.30
+DEFAULT_DELTA = 1.0
+DEFAULT_INTERVAL = 1.0
+
+DEFAULT_MIN_INTERVAL = 0.001
+DEFAULT_MAX_INTERVAL = 3600.0
+DEFAULT_MAX_PERIODS = 1_000_000
+DEFAULT_MAX_HISTORY = 10_000
+DEFAULT_MAX_REPLAY = 100_000
+DEFAULT_MAX_CATCHUP = 10_000_000
+DEFAULT_MAX_SUBSCRIPTIONS = 1_000
+DEFAULT_MAX_MESSAGE_BYTES = 4_096
+DEFAULT_MAX_FRAME_BYTES = 1 << 20
+DEFAULT_PING_INTERVAL = 20.0
+DEFAULT_PING_TIMEOUT = 20.0
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    """Settings of one server process. Times are in seconds, sizes in bytes."""
+
+    host: str = DEFAULT_HOST
+    """Address to listen on; loopback by default."""
+    port: int = DEFAULT_PORT
+    """TCP port; 0 picks a free one."""
+    market_file: str | None = None
+    """TOML or JSON market definition; ``None`` serves the built-in demo market."""
+
+    min_interval: float = DEFAULT_MIN_INTERVAL
+    """Smallest ``interval`` a private stream may ask for (s)."""
+    max_interval: float = DEFAULT_MAX_INTERVAL
+    """Largest ``interval`` a private stream may ask for (s)."""
+    max_periods: int = DEFAULT_MAX_PERIODS
+    """Largest ``periods`` of ``/gbm`` and of a finite stream."""
+    max_history: int = DEFAULT_MAX_HISTORY
+    """Largest ``history`` a subscription may ask for (ticks)."""
+    max_replay: int = DEFAULT_MAX_REPLAY
+    """Most ticks one ``fromSeq`` may replay; further back is ``limit_exceeded``."""
+    max_catchup: int = DEFAULT_MAX_CATCHUP
+    """Most steps the server computes to resume a private stream from its ``t0``."""
+    max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS
+    """Subscriptions one connection may hold at once."""
+    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
+    """Largest client message answered; a larger one gets ``limit_exceeded`` (bytes)."""
+    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
+    """Largest client frame read at all; a larger one closes the connection with 1009 (bytes)."""
+    ping_interval: float | None = DEFAULT_PING_INTERVAL
+    """Seconds between WebSocket pings the server sends; ``None`` disables them."""
+    ping_timeout: float | None = DEFAULT_PING_TIMEOUT
+    """Seconds to wait for a pong before closing the connection."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.min_interval <= self.max_interval:
+            raise ValueError(f"need 0 < min_interval <= max_interval, got {self.min_interval} "
+                             f"and {self.max_interval}")
+        for name in ("max_periods", "max_replay", "max_catchup", "max_subscriptions",
+                     "max_message_bytes", "max_frame_bytes"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_history < 0:
+            raise ValueError(f"max_history must be >= 0, got {self.max_history}")
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"port must be 0..65535, got {self.port}")

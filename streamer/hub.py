@@ -1,0 +1,235 @@
+"""The hub: every stream the server runs, and who gets which tick.
+
+It owns a :class:`~simulation.bank.StreamBank` (prices), the schedule of each stream (``t0``,
+``interval``, the instant of its next tick) as numpy arrays indexed by the bank's slots, and
+each stream's subscribers. :meth:`Hub.advance` steps every stream that is due at ``now`` in
+one vectorised operation per instant and gathers the encoded ticks per connection, so the I/O
+layer writes one frame per connection per instant. No I/O, no clock: ``now`` is an argument.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import numpy as np
+
+from simulation import GBMParams, Market, StreamBank, SymbolSpec
+from streamer import messages, schedule
+
+#: Most instants one call of :meth:`Hub.advance` catches up on; the rest waits for the next
+#: call, which comes at once because those ticks are already due.
+MAX_ROUNDS = 1_000
+
+_NEVER = np.inf
+
+
+class Peer(Protocol):
+    """One connection as the hub sees it (the session implements it)."""
+
+    parts: list[str]
+    """Encoded events gathered for the next frame; the I/O layer drains it."""
+
+    def stream_ended(self, sub: int) -> None:
+        """The stream of subscription ``sub`` sent its last event; forget the subscription."""
+
+
+@dataclass(eq=False)
+class Stream:
+    """A running stream: a bank slot, how it was defined, and who listens to it."""
+
+    slot: int
+    params: GBMParams
+    seed: int
+    interval: float
+    t0: float
+    periods: int | None
+    symbol: str | None = None
+    subscribers: dict[tuple[Peer, int], str] = field(default_factory=dict)
+    """``(peer, sub) -> tick head`` of every subscription to this stream."""
+
+    def describe(self) -> dict[str, object]:
+        """The effective parameters, as the protocol reports them."""
+        p = self.params
+        return {"model": "gbm", "startPrice": p.start_price, "mu": p.mu, "sigma": p.sigma,
+                "delta": p.delta, "interval": self.interval, "seed": self.seed,
+                "periods": self.periods}
+
+
+class Hub:
+    """All streams of one server: the shared market symbols and the private streams."""
+
+    def __init__(self, market: Market, now: float, *, ring: int) -> None:
+        """Start every symbol of ``market`` at its current tick; keep its last ``ring`` ticks
+        (at least the largest ``history`` or ``fromSeq`` replay the server allows)."""
+        self.bank = StreamBank()
+        self._t0 = np.zeros(0)
+        self._interval = np.ones(0)
+        self._due = np.zeros(0)
+        self._last = np.zeros(0, dtype=np.int64)
+        self._streams: dict[int, Stream] = {}
+        self._symbols: dict[str, Stream] = {}
+        self._ring_size = max(ring, 1)
+        self._ring = np.zeros((len(market.symbols), self._ring_size))
+        self._ring_row = np.zeros(0, dtype=np.int64)
+        self._dirty: list[Peer] = []
+        self.subscriptions = 0
+        self.ticks_stepped = 0
+        for row, spec in enumerate(market.symbols):
+            self._start_symbol(row, spec, now)
+
+    # --- streams ------------------------------------------------------------------------------
+
+    def _start_symbol(self, row: int, spec: SymbolSpec, now: float) -> None:
+        seq = max(schedule.current_seq(spec.t0, spec.interval, now), 0)
+        tail = min(seq + 1, self._ring_size)
+        stream, recent = self._open(spec.params, spec.seed, spec.t0, spec.interval, None, seq,
+                                    tail, symbol=spec.symbol)
+        self._ring_row[stream.slot] = row
+        seqs = np.arange(seq - tail + 1, seq + 1)
+        self._ring[row, seqs % self._ring_size] = recent
+        self._symbols[spec.symbol] = stream
+
+    def symbol(self, name: str) -> Stream | None:
+        return self._symbols.get(name)
+
+    @property
+    def symbols(self) -> list[Stream]:
+        return list(self._symbols.values())
+
+    def open_private(self, params: GBMParams, seed: int, t0: float, interval: float,
+                     periods: int | None, seq: int, tail: int = 0,
+                     ) -> tuple[Stream, np.ndarray]:
+        """Start a private stream at tick ``seq``; return it and its last ``tail`` prices."""
+        return self._open(params, seed, t0, interval, periods, seq, tail)
+
+    def _open(self, params: GBMParams, seed: int, t0: float, interval: float,
+              periods: int | None, seq: int, tail: int, symbol: str | None = None,
+              ) -> tuple[Stream, np.ndarray]:
+        slot, recent = self.bank.add(params, seed, seq, tail)
+        self._fit(self.bank.capacity)
+        stream = Stream(slot, params, seed, interval, t0, periods, symbol)
+        self._streams[slot] = stream
+        self._t0[slot] = t0
+        self._interval[slot] = interval
+        self._last[slot] = np.iinfo(np.int64).max if periods is None else periods - 1
+        self._ring_row[slot] = -1
+        finished = periods is not None and seq >= periods - 1
+        self._due[slot] = _NEVER if finished else schedule.instant(t0, interval, seq + 1)
+        return stream, recent
+
+    def _fit(self, capacity: int) -> None:
+        grow = capacity - len(self._due)
+        if grow > 0:
+            self._t0 = np.concatenate([self._t0, np.zeros(grow)])
+            self._interval = np.concatenate([self._interval, np.ones(grow)])
+            self._due = np.concatenate([self._due, np.full(grow, _NEVER)])
+            self._last = np.concatenate([self._last, np.zeros(grow, dtype=np.int64)])
+            self._ring_row = np.concatenate([self._ring_row, np.full(grow, -1)])
+
+    def current(self, stream: Stream) -> tuple[int, float, float]:
+        """``(seq, price, time)`` of the stream's newest tick."""
+        seq = int(self.bank.seq[stream.slot])
+        return seq, float(self.bank.price[stream.slot]), schedule.instant(
+            stream.t0, stream.interval, seq)
+
+    def finished(self, stream: Stream) -> bool:
+        """True once a finite stream has produced its last tick."""
+        return self._due[stream.slot] == _NEVER
+
+    def recent(self, stream: Stream, first: int) -> np.ndarray:
+        """Prices of a symbol from tick ``first`` to its current tick, from its ring."""
+        row = int(self._ring_row[stream.slot])
+        seq = int(self.bank.seq[stream.slot])
+        if row < 0 or not seq - self._ring_size < first <= seq + 1:
+            raise ValueError(f"ticks {first}..{seq} of {stream.symbol} are not kept")
+        return self._ring[row, np.arange(first, seq + 1) % self._ring_size]
+
+    @property
+    def ring_size(self) -> int:
+        return self._ring_size
+
+    # --- subscribers --------------------------------------------------------------------------
+
+    def attach(self, stream: Stream, peer: Peer, sub: int) -> None:
+        stream.subscribers[(peer, sub)] = messages.tick_head(sub)
+        self.subscriptions += 1
+
+    def detach(self, stream: Stream, peer: Peer, sub: int) -> None:
+        """Remove a subscription; a private stream with no subscriber left is closed."""
+        if stream.subscribers.pop((peer, sub), None) is not None:
+            self.subscriptions -= 1
+        if stream.symbol is None and not stream.subscribers and stream.slot in self._streams:
+            self._close(stream)
+
+    def _close(self, stream: Stream) -> None:
+        del self._streams[stream.slot]
+        self._due[stream.slot] = _NEVER
+        self.bank.remove(stream.slot)
+
+    @property
+    def streams(self) -> int:
+        return len(self._streams)
+
+    # --- the schedule -------------------------------------------------------------------------
+
+    def next_due(self) -> float:
+        """The instant of the earliest tick not yet produced (``inf`` when there is none)."""
+        return float(self._due.min()) if len(self._due) else float("inf")
+
+    def advance(self, now: float) -> list[Peer]:
+        """Produce every tick due at ``now``; return the peers that have parts to send."""
+        limit = now + schedule.DUE_SLACK
+        for _ in range(MAX_ROUNDS):
+            slots = np.flatnonzero(self._due <= limit)
+            if not slots.size:
+                break
+            self._step(slots)
+        dirty, self._dirty = self._dirty, []
+        return dirty
+
+    def _step(self, slots: np.ndarray) -> None:
+        times = self._due[slots]
+        prices = self.bank.step(slots)
+        seqs = self.bank.seq[slots]
+        self.ticks_stepped += len(slots)
+        self._due[slots] = schedule.instants(self._t0[slots], self._interval[slots], seqs + 1)
+        rows = self._ring_row[slots]
+        kept = rows >= 0
+        if kept.any():
+            self._ring[rows[kept], seqs[kept] % self._ring_size] = prices[kept]
+        overflowed = ~np.isfinite(prices)
+        finished = seqs >= self._last[slots]
+        ends = finished | overflowed
+        if ends.any():
+            self._due[slots[ends]] = _NEVER
+        dirty = self._dirty
+        streams = self._streams
+        body_of = messages.tick_body
+        for slot, seq, price, when, bad in zip(slots.tolist(), seqs.tolist(), prices.tolist(),
+                                               times.tolist(), overflowed.tolist()):
+            subscribers = streams[slot].subscribers
+            if not subscribers or bad:
+                continue
+            body = body_of(seq, price, when)
+            for (peer, _), head in subscribers.items():
+                parts = peer.parts
+                if not parts:
+                    dirty.append(peer)
+                parts.append(head + body)
+        if ends.any():
+            for slot, seq, bad in zip(slots[ends].tolist(), seqs[ends].tolist(),
+                                      overflowed[ends].tolist()):
+                self._end(streams[slot], seq - 1 if bad else seq, bad)
+
+    def _end(self, stream: Stream, seq: int, overflowed: bool) -> None:
+        """Tell every subscriber the stream is over, then drop it."""
+        for peer, sub in list(stream.subscribers):
+            end = {"type": "end", "sub": sub, "seq": seq}
+            if overflowed:
+                end["reason"] = "overflow"
+            if not peer.parts:
+                self._dirty.append(peer)
+            peer.parts.append(messages.event(end))
+            peer.stream_ended(sub)
+            self.detach(stream, peer, sub)
