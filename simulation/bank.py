@@ -25,6 +25,8 @@ class StreamBank:
     def __init__(self, block: int = DEFAULT_BLOCK, capacity: int = 64) -> None:
         if block < 1:
             raise ValueError(f"block must be >= 1, got {block}")
+        if capacity < 1:
+            raise ValueError(f"capacity must be >= 1, got {capacity}")
         self.block = block
         self.price = np.zeros(capacity, dtype=np.float64)
         self.seq = np.zeros(capacity, dtype=np.int64)

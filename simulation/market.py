@@ -35,7 +35,7 @@ from simulation.errors import MarketError, ParamError
 from simulation.params import GBMParams, check_number, check_seed, show
 
 SESSION_SECONDS = 86_400
-SYMBOL_PATTERN = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,15}$")
+SYMBOL_PATTERN = re.compile(r"[A-Z0-9][A-Z0-9._-]{0,15}")
 INTERVAL_MAX = 3600.0
 SYMBOL_FIELDS = {"startPrice", "mu", "sigma", "delta", "interval", "seed", "t0"}
 
@@ -116,7 +116,7 @@ def market_from_mapping(data: object, now: float, source: str = "market") -> Mar
     specs = []
     for name, fields in table.items():
         where = f"{source}: symbol {name!r}"
-        if not isinstance(name, str) or not SYMBOL_PATTERN.match(name):
+        if not isinstance(name, str) or not SYMBOL_PATTERN.fullmatch(name):
             raise MarketError(f"{where}: a symbol is 1-16 of A-Z 0-9 . _ - starting with a letter "
                               "or digit")
         if not isinstance(fields, Mapping):
@@ -146,13 +146,11 @@ def load_market(path: str | Path, now: float) -> Market:
         raw = path.read_bytes()
     except OSError as exc:
         raise MarketError(f"cannot read market file {str(path)!r}: {exc.strerror}") from None
+    suffix = path.suffix.lower()
+    if suffix not in (".json", ".toml"):
+        raise MarketError(f"market file {str(path)!r} must end in .toml or .json")
     try:
-        if path.suffix.lower() == ".json":
-            data = json.loads(raw)
-        elif path.suffix.lower() == ".toml":
-            data = tomllib.loads(raw.decode("utf-8"))
-        else:
-            raise MarketError(f"market file {str(path)!r} must end in .toml or .json")
+        data = json.loads(raw) if suffix == ".json" else tomllib.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise MarketError(f"market file {str(path)!r} is not valid: {exc}") from None
     return market_from_mapping(data, now, source=str(path))
