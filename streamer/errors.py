@@ -24,7 +24,8 @@ class StreamerError(Exception):
 class ProtocolError(StreamerError):
     """The peer sent something the protocol refuses.
 
-    The message is lowercase and names the bad value: ``sigma must be ..., got -1.0``.
+    The message is lowercase and names the bad value:
+    ``sigma must be a finite number >= 0 and <= 10, got -1.0``.
     """
 
     def __init__(self, code: str, message: str, field: str | None = None,
