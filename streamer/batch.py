@@ -22,7 +22,9 @@ from simulation import GBMParams, ParamError, path
 from simulation.params import check_seed, show
 
 REQUIRED = ("periods", "startPrice", "mu", "sigma", "delta")
-_INTEGER = re.compile(r"^[+-]?[0-9]+$")
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+_NUMBER = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|nan|inf|infinity)",
+                     re.IGNORECASE)
 _PICKED_SEED_BOUND = 2**53
 
 
@@ -65,14 +67,13 @@ def _compute(query: str, max_periods: int) -> tuple[np.ndarray, int]:
 
 def _integer(args: dict[str, list[str]], name: str) -> int:
     text = args[name][0].strip()
-    if len(text) > 40 or not _INTEGER.match(text):
+    if len(text) > 40 or not _INTEGER.fullmatch(text):
         raise BadQuery(f"{name} must be an integer, got {show(args[name][0])}")
     return int(text)
 
 
 def _number(args: dict[str, list[str]], name: str) -> float:
-    text = args[name][0]
-    try:
-        return float(text)  # "nan" and "inf" parse here and are refused by GBMParams
-    except ValueError:
-        raise BadQuery(f"{name} must be a number, got {show(text)}") from None
+    text = args[name][0].strip()
+    if len(text) > 400 or not _NUMBER.fullmatch(text):
+        raise BadQuery(f"{name} must be a number, got {show(args[name][0])}")
+    return float(text)  # "nan" and "inf" pass here and are refused, by name, by GBMParams

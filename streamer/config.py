@@ -30,6 +30,13 @@ DEFAULT_MAX_MESSAGE_BYTES = 4_096
 DEFAULT_MAX_FRAME_BYTES = 1 << 20
 DEFAULT_PING_INTERVAL = 20.0
 DEFAULT_PING_TIMEOUT = 20.0
+DEFAULT_MAX_CONNECTIONS = 20_000
+DEFAULT_MAX_OPS_PER_SECOND = 50.0
+DEFAULT_OPS_BURST = 100
+DEFAULT_FLOOD_LIMIT = 100
+DEFAULT_MAX_SEND_BUFFER = 512 * 1024
+DEFAULT_SLOW_CONSUMER_TIMEOUT = 10.0
+DEFAULT_IDLE_TIMEOUT = 60.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,16 +72,50 @@ class ServerConfig:
     """Seconds between WebSocket pings the server sends; ``None`` disables them."""
     ping_timeout: float | None = DEFAULT_PING_TIMEOUT
     """Seconds to wait for a pong before closing the connection."""
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    """Open WebSocket connections at once; one more is refused with HTTP 503."""
+    max_ops_per_second: float = DEFAULT_MAX_OPS_PER_SECOND
+    """Sustained client operations per second per connection; faster gets ``rate_limited``."""
+    ops_burst: int = DEFAULT_OPS_BURST
+    """Operations a connection may send at once before the per-second rate applies."""
+    flood_limit: int = DEFAULT_FLOOD_LIMIT
+    """``rate_limited`` replies in a row after which the connection is closed with 1008."""
+    max_send_buffer: int = DEFAULT_MAX_SEND_BUFFER
+    """Bytes waiting to be written to one connection before its ticks are conflated (newest
+    tick per subscription kept, ``lagging`` announced); writing resumes below a quarter."""
+    slow_consumer_timeout: float = DEFAULT_SLOW_CONSUMER_TIMEOUT
+    """Seconds a connection may stay conflated before it is closed with 4008."""
+    idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT
+    """Seconds a connection may stay open without ever subscribing (closed with 1008)."""
+    token: str | None = None
+    """When set, every request but the dashboard's static files needs ``?token=`` or
+    ``Authorization: Bearer``; otherwise HTTP 401. Compared in constant time, never logged."""
+    allow_origins: tuple[str, ...] = ()
+    """When not empty, a WebSocket upgrade whose ``Origin`` is neither listed nor the server's
+    own gets HTTP 403. Requests without ``Origin`` (not from a browser) are not affected."""
+
+    def __repr__(self) -> str:  # never print the token
+        fields = ", ".join(f"{name}={'***' if name == 'token' and value else value!r}"
+                           for name, value in ((f, getattr(self, f)) for f in self.__slots__))
+        return f"ServerConfig({fields})"
 
     def __post_init__(self) -> None:
         if not 0 < self.min_interval <= self.max_interval:
             raise ValueError(f"need 0 < min_interval <= max_interval, got {self.min_interval} "
                              f"and {self.max_interval}")
         for name in ("max_periods", "max_replay", "max_catchup", "max_subscriptions",
-                     "max_message_bytes", "max_frame_bytes"):
+                     "max_message_bytes", "max_frame_bytes", "max_connections", "ops_burst",
+                     "flood_limit", "max_send_buffer"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_history < 0:
             raise ValueError(f"max_history must be >= 0, got {self.max_history}")
+        if not self.max_ops_per_second > 0:
+            raise ValueError(f"max_ops_per_second must be > 0, got {self.max_ops_per_second}")
+        if not self.slow_consumer_timeout > 0:
+            raise ValueError(f"slow_consumer_timeout must be > 0, got "
+                             f"{self.slow_consumer_timeout}")
+        if self.token is not None and not self.token:
+            raise ValueError("token must not be empty")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be 0..65535, got {self.port}")

@@ -9,6 +9,7 @@ layer writes one frame per connection per instant. No I/O, no clock: ``now`` is 
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -29,9 +30,17 @@ class Peer(Protocol):
 
     parts: list[str]
     """Encoded events gathered for the next frame; the I/O layer drains it."""
+    conflating: bool
+    """True while the connection reads too slowly; ticks then go to :meth:`conflate`."""
 
     def stream_ended(self, sub: int) -> None:
         """The stream of subscription ``sub`` sent its last event; forget the subscription."""
+
+    def conflate(self, sub: int, tick: str) -> None:
+        """Keep ``tick`` as the newest of ``sub``, replacing (and counting) an older one."""
+
+    def conflate_end(self, sub: int, end: str) -> None:
+        """Keep the ``end`` event of ``sub`` until the conflated ticks are sent."""
 
 
 @dataclass(eq=False)
@@ -74,7 +83,17 @@ class Hub:
         self._ring_row = np.zeros(0, dtype=np.int64)
         self._dirty: list[Peer] = []
         self.subscriptions = 0
+        self.symbol_subscriptions = 0
         self.ticks_stepped = 0
+        """Stream steps taken."""
+        self.ticks_routed = 0
+        """Live ticks handed to subscribers (conflated ones included)."""
+        self.conflated = 0
+        """Ticks dropped for slow readers (each announced by ``lagging``)."""
+        self.replayed = 0
+        """Ticks sent from history or ``fromSeq`` before live ones."""
+        self.errors: Counter[str] = Counter()
+        """Error events sent, by code."""
         for row, spec in enumerate(market.symbols):
             self._start_symbol(row, spec, now)
 
@@ -154,11 +173,13 @@ class Hub:
     def attach(self, stream: Stream, peer: Peer, sub: int) -> None:
         stream.subscribers[(peer, sub)] = messages.tick_head(sub)
         self.subscriptions += 1
+        self.symbol_subscriptions += stream.symbol is not None
 
     def detach(self, stream: Stream, peer: Peer, sub: int) -> None:
         """Remove a subscription; a private stream with no subscriber left is closed."""
         if stream.subscribers.pop((peer, sub), None) is not None:
             self.subscriptions -= 1
+            self.symbol_subscriptions -= stream.symbol is not None
         if stream.symbol is None and not stream.subscribers and stream.slot in self._streams:
             self._close(stream)
 
@@ -212,7 +233,11 @@ class Hub:
             if not subscribers or bad:
                 continue
             body = body_of(seq, price, when)
-            for (peer, _), head in subscribers.items():
+            self.ticks_routed += len(subscribers)
+            for (peer, sub), head in subscribers.items():
+                if peer.conflating:
+                    peer.conflate(sub, head + body)
+                    continue
                 parts = peer.parts
                 if not parts:
                     dirty.append(peer)
@@ -228,8 +253,11 @@ class Hub:
             end = {"type": "end", "sub": sub, "seq": seq}
             if overflowed:
                 end["reason"] = "overflow"
-            if not peer.parts:
-                self._dirty.append(peer)
-            peer.parts.append(messages.event(end))
+            if peer.conflating:
+                peer.conflate_end(sub, messages.event(end))
+            else:
+                if not peer.parts:
+                    self._dirty.append(peer)
+                peer.parts.append(messages.event(end))
             peer.stream_ended(sub)
             self.detach(stream, peer, sub)

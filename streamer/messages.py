@@ -22,6 +22,7 @@ from simulation.params import show
 from streamer.errors import ProtocolError
 
 MAX_ID_LENGTH = 64
+ID_MIN, ID_MAX = -(2**63), 2**64 - 1  # what the encoder can echo exactly
 MODEL_FIELDS = ("startPrice", "mu", "sigma", "delta")
 
 Id = int | str | None
@@ -68,7 +69,7 @@ Command = Subscribe | Unsubscribe | ListSubscriptions | ListSymbols | Ping
 _NUMBER_FIELDS = {"startPrice", "mu", "sigma", "delta", "interval", "t0"}
 _INTEGER_FIELDS = {"seed", "periods", "history", "fromSeq"}
 _FIELDS = {
-    "subscribe": {"op", "id", "symbol", *_NUMBER_FIELDS, *_INTEGER_FIELDS},
+    "subscribe": {"op", "id", "symbol", "model", *_NUMBER_FIELDS, *_INTEGER_FIELDS},
     "unsubscribe": {"op", "id", "sub"},
     "list": {"op", "id"},
     "symbols": {"op", "id"},
@@ -103,9 +104,15 @@ def parse(raw: str | bytes) -> Command:
                             f"{', '.join(_FIELDS)}", "op", id_)
     unknown = sorted(set(data) - _FIELDS[op])
     if unknown:
-        raise ProtocolError("bad_request", f"unknown field {show(unknown[0])} for op {op}",
-                            unknown[0], id_)
+        name = unknown[0]
+        raise ProtocolError("bad_request", f"unknown field {show(name)} for op {op}",
+                            name if _encodable(name) else None, id_)
     if op == "subscribe":
+        data = {k: v for k, v in data.items() if v is not None}  # null means "not given"
+        model = data.pop("model", "gbm")
+        if model != "gbm":
+            raise ProtocolError("invalid_params", f"model must be \"gbm\", got {show(model)}",
+                                "model", id_)
         return _parse_subscribe(data, id_)
     if op == "unsubscribe":
         if "sub" not in data:
@@ -142,12 +149,21 @@ def _parse_id(data: dict[str, Any]) -> Id:
     if "id" not in data:
         return None
     value = data["id"]
-    if isinstance(value, str) and len(value) <= MAX_ID_LENGTH:
+    if isinstance(value, str) and len(value) <= MAX_ID_LENGTH and _encodable(value):
         return value
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, int) and not isinstance(value, bool) and ID_MIN <= value <= ID_MAX:
         return value
-    raise ProtocolError("bad_request", f"id must be an integer or a string of at most "
+    raise ProtocolError("bad_request", f"id must be a 64-bit integer or a string of at most "
                         f"{MAX_ID_LENGTH} characters, got {show(value)}", "id")
+
+
+def _encodable(text: str) -> bool:
+    """False for text that cannot be sent back as UTF-8 (lone surrogates)."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _number(data: dict[str, Any], field: str, id_: Id) -> float:

@@ -23,7 +23,7 @@ _DECIMALS = 6
 
 def instant(t0: float, interval: float, seq: int) -> float:
     """When tick ``seq`` is due, in epoch seconds."""
-    return round(t0 + seq * interval, _DECIMALS)
+    return float(round(t0 + seq * interval, _DECIMALS))
 
 
 def instants(t0: np.ndarray, interval: np.ndarray, seq: np.ndarray) -> np.ndarray:
@@ -47,4 +47,4 @@ def current_seq(t0: float, interval: float, now: float) -> int:
 def aligned_t0(now: float, interval: float) -> float:
     """``t0`` of a new stream: the latest multiple of ``interval`` since the epoch, so that
     streams with the same interval tick at the same instants (and in the same frames)."""
-    return round(math.floor(now / interval) * interval, _DECIMALS)
+    return float(round(math.floor(now / interval) * interval, _DECIMALS))

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import email.utils
+import hmac
 import http
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import parse_qs
 from typing import Any
 
 import orjson
@@ -32,12 +35,18 @@ from streamer import __version__, messages
 from streamer.batch import gbm_reply
 from streamer.config import ServerConfig
 from streamer.hub import Hub
+from streamer.metrics import IOStats, Metrics
 from streamer.session import Session
 
 logger = logging.getLogger("streamer.server")
 
 #: Seconds a closing handshake may take before the connection is dropped.
 CLOSE_TIMEOUT = 1.0
+#: Seconds between two checks of slow readers, and between two aggregated warnings.
+HOUSEKEEPING_INTERVAL = 0.1
+WARNING_INTERVAL = 10.0
+#: Close code for a slow consumer that stayed behind too long (PROTOCOL.md section 6).
+CLOSE_SLOW_CONSUMER = 4008
 
 
 class StreamServer:
@@ -53,7 +62,14 @@ class StreamServer:
         self._connections: dict[Session, ServerConnection] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._armed_for = float("inf")
+        self._housekeeping: asyncio.TimerHandle | None = None
+        self._lagging: set[Session] = set()
+        self._closing: set[asyncio.Task[None]] = set()
+        self._warned = 0.0
+        self._reported: Counter[str] = Counter()
         self._started = 0.0
+        self.io = IOStats()
+        self.metrics = Metrics(lambda: self.hub, self.io)
         self.failure: BaseException | None = None
         """Set when the tick producer crashed; the server is then closed."""
 
@@ -79,6 +95,9 @@ class StreamServer:
             logger=logging.getLogger("streamer.websockets"),
         )
         self._arm()
+        self._warned = now
+        self._housekeeping = asyncio.get_running_loop().call_later(HOUSEKEEPING_INTERVAL,
+                                                                  self._keep_house)
         logger.info("serving %d symbols on ws://%s:%d/ws", len(market.symbols), self.config.host,
                     self.port)
 
@@ -89,9 +108,10 @@ class StreamServer:
 
     def close(self) -> None:
         """Stop accepting, close every connection with 1001 (going away), stop the timer."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        for timer in (self._timer, self._housekeeping):
+            if timer is not None:
+                timer.cancel()
+        self._timer = self._housekeeping = None
         self._armed_for = float("-inf")  # never re-armed
         if self._server is not None:
             self._server.close()
@@ -127,7 +147,9 @@ class StreamServer:
         self._armed_for = float("inf")
         assert self.hub is not None
         try:
-            for peer in self.hub.advance(self._clock()):
+            now = self._clock()
+            self.metrics.lateness.observe(max(0.0, now - self.hub.next_due()))
+            for peer in self.hub.advance(now):
                 self._flush(peer)  # type: ignore[arg-type]  # the hub's peers are sessions
             self._arm()
         except Exception as exc:  # a broken producer must stop the feed loudly, not hang it
@@ -136,51 +158,149 @@ class StreamServer:
             self.close()
 
     def _flush(self, session: Session) -> None:
-        parts = session.parts
-        if not parts:
-            return
-        data = messages.frame(parts)
-        parts.clear()
+        """Write what the session gathered as one frame; past ``max_send_buffer`` bytes waiting
+        on the connection, start conflating its ticks instead."""
         connection = self._connections.get(session)
-        if connection is not None:
+        parts = session.parts
+        if connection is None:
+            parts.clear()
+            return
+        if parts:
+            data = messages.frame(parts)
+            parts.clear()
             broadcast([connection], data, text=True)
+            self.io.frames += 1
+            self.io.bytes += len(data)
+        if (not session.conflating and connection.transport is not None
+                and connection.transport.get_write_buffer_size() > self.config.max_send_buffer):
+            session.start_conflating(self._clock())
+            self._lagging.add(session)
+
+    def _keep_house(self) -> None:
+        """Resume or drop slow readers; log what was aggregated since the last warning."""
+        now = self._clock()
+        low_water = self.config.max_send_buffer // 4
+        for session in list(self._lagging):
+            connection = self._connections.get(session)
+            if connection is None or connection.transport is None:
+                self._lagging.discard(session)
+                continue
+            if connection.transport.get_write_buffer_size() <= low_water:
+                session.stop_conflating()
+                self._lagging.discard(session)
+                self._flush(session)
+            elif now - session.lagging_since > self.config.slow_consumer_timeout:
+                self._lagging.discard(session)
+                self._reported["slow consumers closed"] += 1
+                self._drop_slow(session, connection)
+        if now - self._warned >= WARNING_INTERVAL:
+            self._warn(now)
+        self._housekeeping = asyncio.get_running_loop().call_later(HOUSEKEEPING_INTERVAL,
+                                                                  self._keep_house)
+
+    def _warn(self, now: float) -> None:
+        """One line per interval for what happened many times, never one line per event."""
+        assert self.hub is not None
+        conflated = self.hub.conflated - self._reported["conflated"]
+        self._reported["conflated"] = self.hub.conflated
+        if conflated or self._lagging:
+            logger.warning("slow readers: %d lagging now, %d ticks conflated in the last %.0fs",
+                           len(self._lagging), conflated, now - self._warned)
+        for what in ("slow consumers closed", "floods closed", "idle closed"):
+            if self._reported[what]:
+                logger.warning("%d %s in the last %.0fs", self._reported[what], what,
+                               now - self._warned)
+                self._reported[what] = 0
+        self._warned = now
+
+    def _drop_slow(self, session: Session, connection: ServerConnection) -> None:
+        """Close a consumer that stayed behind with 4008. ``connection.close()`` would wait for
+        its full buffer to drain, which may never happen: queue the close frame behind the
+        buffered data, and cut the connection if the peer has not read it all in time."""
+        session.close()  # no more ticks for it, conflated or not
+        reason = f"slow consumer: behind for over {self.config.slow_consumer_timeout:g}s"
+        try:
+            connection.protocol.send_close(CLOSE_SLOW_CONSUMER, reason)
+            connection.send_data()
+        except Exception:  # the connection is already closing; aborting below is enough
+            logger.debug("close frame not queued for %s", _peer(connection), exc_info=True)
+        transport = connection.transport
+        asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, transport.abort)
+
+    def _close(self, connection: ServerConnection, code: int, reason: str) -> None:
+        task = asyncio.get_running_loop().create_task(connection.close(code, reason))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     # --- WebSocket ----------------------------------------------------------------------------
 
     async def _handle(self, connection: ServerConnection) -> None:
         assert self.hub is not None
-        session = Session(self.hub, self.config)
-        self._connections[session] = connection
         opened = self._clock()
+        session = Session(self.hub, self.config, opened)
+        self._connections[session] = connection
+        self.io.connections += 1
+        idle = None
+        if self.config.idle_timeout is not None:
+            idle = asyncio.get_running_loop().call_later(
+                self.config.idle_timeout, self._close_if_idle, session, connection)
         logger.info("open %s", _peer(connection))
         try:
             async for message in connection:
                 if isinstance(message, str):
                     session.receive(message, self._clock())
                 else:
-                    session.receive_binary(message)
+                    session.receive_binary(message, self._clock())
                 self._flush(session)
+                if session.close_request is not None:
+                    self._reported["floods closed"] += 1
+                    await connection.close(*session.close_request)
+                    break
                 if self._armed_for != float("-inf"):
                     self._arm()
         except ConnectionClosed:
             pass  # an abrupt end is the peer's choice, not a failure; the close line says how
         finally:
+            if idle is not None:
+                idle.cancel()
             session.close()
             del self._connections[session]
+            self._lagging.discard(session)
+            self.io.connections -= 1
+            code = connection.close_code if connection.close_code is not None else 1006
+            self.io.closes[code] += 1
             logger.info("close %s after %.1fs: code %s %s", _peer(connection),
-                        self._clock() - opened, connection.close_code,
-                        connection.close_reason or "")
+                        self._clock() - opened, code, connection.close_reason or "")
+
+    def _close_if_idle(self, session: Session, connection: ServerConnection) -> None:
+        if not session.has_subscribed:
+            self._reported["idle closed"] += 1
+            self._close(connection, 1008, f"idle: no subscription within "
+                                          f"{self.config.idle_timeout:g}s")
 
     # --- HTTP ---------------------------------------------------------------------------------
 
     async def _process_request(self, connection: ServerConnection,
                                request: Request) -> Response | None:
         path, _, query = request.path.partition("?")
+        public = path in ("/", "/index.html") or path.startswith("/static/")
+        if self.config.token is not None and not public and not self._authorised(request, query):
+            self.io.refused[401] += 1
+            response = _json_response(401, b'{"error": "this server needs a token: add ?token= '
+                                      b'or an Authorization: Bearer header"}', request)
+            response.headers["WWW-Authenticate"] = 'Bearer realm="streamer"'
+            return response
         if path == "/ws":
-            return None  # go on with the WebSocket handshake
+            return self._admit(request)
         if path == "/gbm":
+            started = time.perf_counter()
             status, body = await asyncio.to_thread(gbm_reply, query, self.config.max_periods)
+            self.metrics.gbm_duration.observe(time.perf_counter() - started)
+            self.io.gbm[status] += 1
             return _json_response(status, body, request)
+        if path == "/metrics":
+            body, content_type = self.metrics.render(request.headers.get("Accept"))
+            return _response(200, body, content_type, request, cache="no-store")
         if path in ("/", "/index.html") or path.startswith("/static/"):
             found = _static_file("index.html" if path in ("/", "/index.html") else path[8:])
             if found is not None:
@@ -188,7 +308,34 @@ class StreamServer:
         if path == "/healthz":
             return _json_response(200, orjson.dumps(self.health()), request)
         return _json_response(404, orjson.dumps({"error": f"no such path {path!r}; try /ws, "
-                                                 "/gbm or /healthz"}), request)
+                                                 "/gbm, /healthz or /metrics"}), request)
+
+    def _authorised(self, request: Request, query: str) -> bool:
+        token = self.config.token
+        assert token is not None
+        given = parse_qs(query).get("token", [""])[-1]
+        header = request.headers.get("Authorization", "")
+        if header[:7].lower() == "bearer ":
+            given = header[7:].strip() or given
+        return hmac.compare_digest(given.encode(), token.encode())
+
+    def _admit(self, request: Request) -> Response | None:
+        """Refuse an upgrade from a foreign browser origin (403) or past the connection limit
+        (503); ``None`` lets the handshake go on."""
+        origin = request.headers.get("Origin")
+        allowed = self.config.allow_origins
+        if allowed and origin is not None and origin not in allowed:
+            host = request.headers.get("Host", "")
+            if origin not in (f"http://{host}", f"https://{host}"):  # the dashboard's own page
+                self.io.refused[403] += 1
+                return _json_response(403, orjson.dumps(
+                    {"error": f"origin {origin!r} is not allowed"}), request)
+        if len(self._connections) >= self.config.max_connections:
+            self.io.refused[503] += 1
+            return _json_response(503, orjson.dumps(
+                {"error": f"the server holds its maximum of {self.config.max_connections} "
+                          "connections; retry later"}), request)
+        return None
 
     def health(self) -> dict[str, Any]:
         """Headline figures, as ``/healthz`` reports them."""
@@ -199,7 +346,13 @@ class StreamServer:
                 "subscriptions": self.hub.subscriptions,
                 "streams": self.hub.streams,
                 "symbols": len(self.hub.symbols),
-                "ticks": self.hub.ticks_stepped}
+                "lagging": len(self._lagging),
+                "steps": self.hub.ticks_stepped,
+                "ticks_sent": self.hub.ticks_routed - self.hub.conflated + self.hub.replayed,
+                "ticks_conflated": self.hub.conflated,
+                "frames_sent": self.io.frames,
+                "bytes_sent": self.io.bytes,
+                "errors": dict(self.hub.errors)}
 
 
 def _peer(connection: ServerConnection) -> str:

@@ -7,6 +7,7 @@ drains into one frame. Bad input becomes an ``error`` event; no exception escape
 
 from __future__ import annotations
 
+import math
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -34,35 +35,73 @@ class Subscription:
 class Session:
     """The protocol state of one connection."""
 
-    def __init__(self, hub: Hub, config: ServerConfig) -> None:
+    def __init__(self, hub: Hub, config: ServerConfig, now: float = 0.0) -> None:
         self.hub = hub
         self.config = config
         self.parts: list[str] = []
         self.subs: dict[int, Subscription] = {}
         self._next_sub = 1
-        self.errors: dict[str, int] = {}
-        """How many errors of each code this connection was sent."""
+        self._tokens = float(config.ops_burst)
+        self._refilled = now
+        self._refused_in_a_row = 0
+        self.close_request: tuple[int, str] | None = None
+        """``(code, reason)`` once the connection must be closed (the I/O layer does it)."""
+        self.conflating = False
+        """True while the connection reads too slowly: ticks wait in :meth:`conflate`."""
+        self.lagging_since = 0.0
+        self._latest: dict[int, str] = {}
+        self._skipped: dict[int, int] = {}
+        self._ended: dict[int, str] = {}
+
+    @property
+    def has_subscribed(self) -> bool:
+        return self._next_sub > 1
 
     # --- input --------------------------------------------------------------------------------
 
     def receive(self, raw: str | bytes, now: float) -> None:
         """Handle one text frame from the client."""
         try:
-            if len(raw) > self.config.max_message_bytes:
-                raise ProtocolError("limit_exceeded", f"message is {len(raw)} bytes; the limit "
-                                    f"is {self.config.max_message_bytes}")
+            self._take_token(now)
+            limit = self.config.max_message_bytes
+            size = len(raw)
+            if isinstance(raw, str) and size * 4 > limit:  # UTF-8 is up to 4 bytes a character
+                size = len(raw.encode(errors="surrogatepass"))
+            if size > limit:
+                raise ProtocolError("limit_exceeded", f"message is {size} bytes; the limit "
+                                    f"is {limit}")
             self._dispatch(messages.parse(raw), now)
         except ProtocolError as exc:
             self.reject(exc)
 
-    def receive_binary(self, data: bytes) -> None:
+    def receive_binary(self, data: bytes, now: float | None = None) -> None:
         """Handle a binary frame, which the protocol does not use."""
-        self.reject(ProtocolError("bad_request", f"binary frames are not accepted ({len(data)} "
-                                  "bytes); send each JSON message as a text frame"))
+        try:
+            self._take_token(self._refilled if now is None else now)
+            raise ProtocolError("bad_request", f"binary frames are not accepted ({len(data)} "
+                                "bytes); send each JSON message as a text frame")
+        except ProtocolError as exc:
+            self.reject(exc)
 
     def reject(self, exc: ProtocolError) -> None:
-        self.errors[exc.code] = self.errors.get(exc.code, 0) + 1
+        self.hub.errors[exc.code] += 1
         self._emit(messages.error_event(exc))
+
+    def _take_token(self, now: float) -> None:
+        """A token bucket: ``ops_burst`` operations at once, ``max_ops_per_second`` after."""
+        config = self.config
+        self._tokens = min(config.ops_burst,
+                           self._tokens + (now - self._refilled) * config.max_ops_per_second)
+        self._refilled = now
+        if self._tokens >= 1:
+            self._tokens -= 1
+            self._refused_in_a_row = 0
+            return
+        self._refused_in_a_row += 1
+        if self._refused_in_a_row > config.flood_limit:
+            self.close_request = (1008, "kept flooding after rate_limited")
+        raise ProtocolError("rate_limited", f"more than {config.max_ops_per_second:g} operations "
+                            f"a second (burst {config.ops_burst}); this one was not carried out")
 
     def close(self) -> None:
         """The connection is gone: release every subscription."""
@@ -75,6 +114,38 @@ class Session:
     def stream_ended(self, sub: int) -> None:
         self.subs.pop(sub, None)
 
+    # --- a slow reader ------------------------------------------------------------------------
+
+    def start_conflating(self, now: float) -> None:
+        """The connection's send buffer is full: from now on keep only the newest tick of each
+        subscription (the hub calls :meth:`conflate` instead of appending to ``parts``)."""
+        self.conflating = True
+        self.lagging_since = now
+
+    def conflate(self, sub: int, tick: str) -> None:
+        if sub in self._latest:
+            self._skipped[sub] = self._skipped.get(sub, 0) + 1
+            self.hub.conflated += 1
+        self._latest[sub] = tick
+
+    def conflate_end(self, sub: int, end: str) -> None:
+        self._ended[sub] = end
+
+    def stop_conflating(self) -> None:
+        """The buffer drained: queue, per subscription, ``lagging`` (when ticks were skipped),
+        the newest tick and any ``end``, then send ticks as they come again."""
+        for sub, tick in self._latest.items():
+            skipped = self._skipped.get(sub)
+            if skipped:
+                seq = int(tick[tick.index('"seq":') + 6:tick.index(',"price"')])
+                self._emit({"type": "lagging", "sub": sub, "skipped": skipped, "seq": seq})
+            self.parts.append(tick)
+        self.parts.extend(self._ended.values())
+        self._latest.clear()
+        self._skipped.clear()
+        self._ended.clear()
+        self.conflating = False
+
     # --- operations ---------------------------------------------------------------------------
 
     def _dispatch(self, cmd: messages.Command, now: float) -> None:
@@ -86,6 +157,8 @@ class Session:
                 raise ProtocolError("unknown_subscription",
                                     f"no subscription {cmd.sub} on this connection", "sub", cmd.id)
             self.hub.detach(subscription.stream, self, cmd.sub)
+            for pending in (self._latest, self._skipped, self._ended):
+                pending.pop(cmd.sub, None)
             self._emit({"type": "unsubscribed", "id": cmd.id, "sub": cmd.sub})
         elif isinstance(cmd, messages.ListSubscriptions):
             subs = [{"sub": s.sub, "symbol": s.stream.symbol, "seq": self.hub.current(s.stream)[0],
@@ -128,6 +201,7 @@ class Session:
                "t0": stream.t0, "params": stream.describe()}
         self._emit(ack)
         head = messages.tick_head(sub)
+        self.hub.replayed += len(recent)
         for k, p in zip(range(first, seq + 1), recent.tolist()):
             self.parts.append(head + messages.tick_body(
                 k, p, schedule.instant(stream.t0, stream.interval, k)))
@@ -172,6 +246,7 @@ class Session:
             raise self._invalid(cmd, "interval", f"interval must be a number of seconds from "
                                 f"{config.min_interval:g} to {config.max_interval:g}, got "
                                 f"{show(interval)}")
+        interval = float(interval)
         if cmd.periods is not None and not 1 <= cmd.periods <= config.max_periods:
             raise self._invalid(cmd, "periods", f"periods must be 1..{config.max_periods} or null, "
                                 f"got {show(cmd.periods)}")
@@ -183,7 +258,7 @@ class Session:
         else:
             if cmd.seed is None:
                 raise self._invalid(cmd, "t0", "t0 names a stream only together with its seed")
-            t0 = cmd.t0
+            t0 = float(cmd.t0)
             if not 0 <= t0 <= now + schedule.DUE_SLACK:  # False for NaN too
                 raise self._invalid(cmd, "t0", f"t0 must be epoch seconds not in the future, got "
                                     f"{show(t0)}")
@@ -196,6 +271,10 @@ class Session:
         first = self._first(cmd, seq)
         stream, recent = self.hub.open_private(params, seed, t0, interval, cmd.periods, seq,
                                                tail=seq - first + 1)
+        if not (math.isfinite(self.hub.current(stream)[1]) and np.isfinite(recent).all()):
+            self.hub.detach(stream, self, 0)  # never attached: this closes it
+            raise self._invalid(cmd, "t0", f"this stream's price leaves double precision before "
+                                f"its current seq {seq}: it ended; lower mu, sigma or delta")
         return stream, seq, first, recent
 
     def _first(self, cmd: messages.Subscribe, seq: int) -> int:

@@ -1,0 +1,338 @@
+"""The hub (streamer/hub.py): every stream, stepped together, and who gets which tick.
+
+Driven by hand: ``hub.advance(now)`` with chosen instants, and a minimal peer that only
+collects what the hub gives it.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from simulation import GBMParams, path
+from streamer import messages, schedule
+from streamer.hub import MAX_ROUNDS, Hub, Stream
+from tests.conftest import small_market
+
+NOW = 1_764_412_345.25
+MARKET = small_market(NOW)
+T0 = schedule.aligned_t0(NOW, 0.1)
+PARAMS = GBMParams(42.0, 0.1, 0.45, 0.5)
+
+
+class Peer:
+    """A connection as the hub sees it: a list of parts and an end callback."""
+
+    conflating = False  # reads fast enough: ticks always go to parts
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.ended: list[int] = []
+
+    def stream_ended(self, sub: int) -> None:
+        self.ended.append(sub)
+
+    def conflate(self, sub: int, tick: str) -> None:
+        raise AssertionError("a peer that is not conflating got a conflated tick")
+
+    def conflate_end(self, sub: int, end: str) -> None:
+        raise AssertionError("a peer that is not conflating got a conflated end")
+
+    def events(self) -> list[dict[str, Any]]:
+        events = json.loads(messages.frame(self.parts)) if self.parts else []
+        self.parts.clear()
+        return events
+
+
+def new_hub(ring: int = 1_000) -> Hub:
+    return Hub(MARKET, NOW, ring=ring)
+
+
+def open_private(hub: Hub, params: GBMParams = PARAMS, seed: int = 42, interval: float = 0.1,
+                 periods: int | None = None) -> Stream:
+    stream, _ = hub.open_private(params, seed, T0, interval, periods, 0)
+    return stream
+
+
+def watch(hub: Hub, stream: Stream, sub: int = 1) -> Peer:
+    peer = Peer()
+    hub.attach(stream, peer, sub)
+    return peer
+
+
+def follow(hub: Hub, peer: Peer, until: float, step: float = 0.1) -> list[dict[str, Any]]:
+    """Advance the hub one instant of ``step`` at a time up to ``until``; collect ticks."""
+    events = []
+    k = 1
+    while (now := schedule.instant(T0, step, k)) <= until:
+        hub.advance(now)
+        events += peer.events()
+        k += 1
+    return events
+
+
+# --- determinism: a stream's prices are its own -------------------------------------------------
+
+
+def prices_alone(ticks: int) -> list[float]:
+    hub = new_hub()
+    peer = watch(hub, open_private(hub))
+    got = follow(hub, peer, schedule.instant(T0, 0.1, ticks))
+    assert [e["seq"] for e in got] == list(range(1, ticks + 1))
+    return [e["price"] for e in got]
+
+
+def test_a_stream_alone_follows_simulation_path():
+    assert prices_alone(300) == path(PARAMS, 42, 301)[1:].tolist()
+
+
+def test_a_streams_prices_do_not_depend_on_neighbours_with_the_same_schedule():
+    hub = new_hub()
+    for seed in range(5):  # steps in the same vectorised calls as the watched stream
+        open_private(hub, GBMParams(10.0 + seed, 0.2, 0.9, 2.0), seed=seed)
+    peer = watch(hub, open_private(hub))
+    for seed in range(5, 8):
+        open_private(hub, GBMParams(5.0, -0.1, 0.1, 1.0), seed=seed)
+    got = follow(hub, peer, schedule.instant(T0, 0.1, 300))
+    assert [e["price"] for e in got] == prices_alone(300)
+
+
+def test_a_streams_prices_do_not_depend_on_neighbours_with_other_schedules():
+    hub = new_hub()
+    open_private(hub, seed=42, interval=0.05)  # the same seed and params, twice as fast
+    open_private(hub, GBMParams(3.0, 0.0, 2.0, 10.0), seed=7, interval=0.03)
+    peer = watch(hub, open_private(hub))
+    got = follow(hub, peer, schedule.instant(T0, 0.1, 300), step=0.01)
+    assert [e["price"] for e in got] == prices_alone(300)
+
+
+def test_a_streams_prices_do_not_depend_on_neighbours_coming_and_going():
+    hub = new_hub()
+    early = [open_private(hub, seed=s) for s in range(10)]
+    for stream in early[::2]:  # free slots below, so the watched stream lands in a reused one
+        hub.detach(stream, Peer(), 1)
+    peer = watch(hub, open_private(hub))
+    got = follow(hub, peer, schedule.instant(T0, 0.1, 150))
+    later = [open_private(hub, seed=s) for s in range(100, 200)]  # makes the bank grow
+    got += follow_from(hub, peer, 151, 300)
+    for stream in later:
+        hub.detach(stream, Peer(), 1)
+    got += follow_from(hub, peer, 301, 400)
+    assert [e["seq"] for e in got] == list(range(1, 401))
+    assert [e["price"] for e in got] == path(PARAMS, 42, 401)[1:].tolist()
+
+
+def follow_from(hub: Hub, peer: Peer, first: int, last: int) -> list[dict[str, Any]]:
+    events = []
+    for k in range(first, last + 1):
+        hub.advance(schedule.instant(T0, 0.1, k))
+        events += peer.events()
+    return events
+
+
+def test_a_stream_opened_mid_way_starts_at_its_own_seq_on_the_path():
+    hub = new_hub()
+    stream, recent = hub.open_private(PARAMS, 42, T0, 0.1, None, 250, tail=3)
+    assert recent.tolist() == path(PARAMS, 42, 251)[248:].tolist()
+    assert hub.current(stream) == (250, path(PARAMS, 42, 251)[250],
+                                   schedule.instant(T0, 0.1, 250))
+
+
+def test_a_freed_slot_serves_a_new_stream_from_its_own_start():
+    hub = new_hub()
+    old = open_private(hub, seed=1)
+    old_peer = watch(hub, old)
+    follow(hub, old_peer, schedule.instant(T0, 0.1, 70))  # the old stream is mid-block
+    hub.detach(old, old_peer, 1)
+    params = GBMParams(9.0, 0.3, 0.2, 3.0)
+    new, _ = hub.open_private(params, 2, T0, 0.1, None, 70)  # joins the schedule at seq 70
+    assert new.slot == old.slot
+    peer = watch(hub, new)
+    got = follow_from(hub, peer, 71, 300)
+    assert [e["seq"] for e in got] == list(range(71, 301))
+    assert [e["price"] for e in got] == path(params, 2, 301)[71:].tolist()
+
+
+# --- opening and closing ------------------------------------------------------------------------
+
+
+def test_a_hub_starts_with_one_stream_per_symbol():
+    hub = new_hub()
+    assert hub.streams == len(MARKET.symbols)
+    assert [s.symbol for s in hub.symbols] == ["ACME", "BOLT", "SLOW"]
+
+
+def test_closing_a_private_stream_frees_it():
+    hub = new_hub()
+    stream = open_private(hub)
+    peer = watch(hub, stream)
+    assert (hub.streams, hub.subscriptions) == (4, 1)
+    hub.detach(stream, peer, 1)
+    assert (hub.streams, hub.subscriptions, len(hub.bank)) == (3, 0, 3)
+
+
+def test_a_private_stream_stays_open_while_one_subscriber_is_left():
+    hub = new_hub()
+    stream = open_private(hub)
+    first, second = watch(hub, stream, 1), watch(hub, stream, 2)
+    hub.detach(stream, first, 1)
+    assert hub.streams == 4
+    hub.advance(schedule.instant(T0, 0.1, 1))
+    assert [e["seq"] for e in second.events()] == [1]
+
+
+def test_a_closed_private_stream_is_never_stepped_again():
+    hub = new_hub()
+    stream = open_private(hub)
+    peer = watch(hub, stream)
+    hub.detach(stream, peer, 1)
+    stepped = hub.ticks_stepped
+    symbols_due = sum(
+        schedule.current_seq(s.t0, s.interval, T0 + 1) - hub.current(s)[0] for s in hub.symbols)
+    hub.advance(T0 + 1)
+    assert hub.ticks_stepped - stepped == symbols_due
+
+
+def test_detaching_the_last_subscriber_of_a_symbol_keeps_the_symbol():
+    hub = new_hub()
+    acme = hub.symbol("ACME")
+    peer = watch(hub, acme)
+    hub.detach(acme, peer, 1)
+    assert hub.streams == 3 and hub.symbol("ACME") is acme
+
+
+def test_detaching_twice_counts_the_subscription_once():
+    hub = new_hub()
+    acme = hub.symbol("ACME")
+    peer = watch(hub, acme)
+    hub.detach(acme, peer, 1)
+    hub.detach(acme, peer, 1)
+    assert hub.subscriptions == 0
+
+
+# --- symbols ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["ACME", "BOLT", "SLOW"])
+def test_a_symbol_starts_at_its_current_seq_on_its_path(name):
+    spec = MARKET.get(name)
+    stream = new_hub().symbol(name)
+    seq = schedule.current_seq(spec.t0, spec.interval, NOW)
+    assert new_hub().current(stream) == (
+        seq, path(spec.params, spec.seed, seq + 1)[seq], schedule.instant(spec.t0, spec.interval,
+                                                                          seq))
+
+
+@pytest.mark.parametrize("name", ["ACME", "BOLT", "SLOW"])
+def test_symbols_keep_ticking_without_subscribers(name):
+    hub = new_hub()
+    spec = MARKET.get(name)
+    later = NOW + 3.0
+    assert hub.advance(later) == []  # nobody to tell
+    assert hub.current(hub.symbol(name))[0] == schedule.current_seq(spec.t0, spec.interval,
+                                                                    later)
+
+
+def test_a_symbol_subscribed_later_continues_where_the_unwatched_symbol_went():
+    hub = new_hub()
+    spec = MARKET.get("BOLT")
+    hub.advance(NOW + 2.0)
+    peer = watch(hub, hub.symbol("BOLT"))
+    seq = hub.current(hub.symbol("BOLT"))[0]
+    hub.advance(schedule.instant(spec.t0, spec.interval, seq + 1))
+    [tick] = peer.events()
+    assert (tick["seq"], tick["price"]) == (seq + 1, path(spec.params, spec.seed, seq + 2)[-1])
+
+
+@pytest.mark.parametrize("name", ["ACME", "BOLT", "SLOW"])
+def test_a_symbols_ring_replays_its_path_right_after_start(name):
+    hub = new_hub()
+    spec = MARKET.get(name)
+    seq = hub.current(hub.symbol(name))[0]
+    assert hub.recent(hub.symbol(name), 0).tolist() == path(spec.params, spec.seed,
+                                                            seq + 1).tolist()
+
+
+def test_a_symbols_ring_replays_its_path_after_wrapping_around():
+    hub = new_hub(ring=16)
+    spec = MARKET.get("BOLT")
+    hub.advance(NOW + 3.0)  # 150 ticks: the ring of 16 wrapped many times
+    seq = hub.current(hub.symbol("BOLT"))[0]
+    assert hub.recent(hub.symbol("BOLT"), seq - 15).tolist() == path(
+        spec.params, spec.seed, seq + 1)[seq - 15:].tolist()
+
+
+def test_a_symbols_ring_refuses_ticks_it_no_longer_keeps():
+    hub = new_hub(ring=16)
+    hub.advance(NOW + 3.0)
+    stream = hub.symbol("BOLT")
+    seq = hub.current(stream)[0]
+    with pytest.raises(ValueError, match=f"ticks {seq - 16}..{seq} of BOLT are not kept"):
+        hub.recent(stream, seq - 16)
+
+
+def test_recent_from_one_past_the_current_tick_is_empty():
+    hub = new_hub()
+    stream = hub.symbol("ACME")
+    assert hub.recent(stream, hub.current(stream)[0] + 1).tolist() == []
+
+
+# --- the schedule and fan-out -------------------------------------------------------------------
+
+
+def test_next_due_is_the_earliest_next_instant_of_any_stream():
+    hub = new_hub()
+    expected = min(schedule.instant(s.t0, s.interval, hub.current(s)[0] + 1) for s in hub.symbols)
+    assert hub.next_due() == expected
+
+
+def test_next_due_includes_a_faster_private_stream():
+    hub = new_hub()
+    stream, _ = hub.open_private(PARAMS, 1, NOW, 0.001, None, 0)
+    assert hub.next_due() == schedule.instant(NOW, 0.001, 1)
+    assert hub.current(stream)[0] == 0
+
+
+def test_every_subscriber_of_a_stream_gets_the_same_tick_under_its_own_sub():
+    hub = new_hub()
+    stream = open_private(hub)
+    a, b = watch(hub, stream, 3), watch(hub, stream, 8)
+    hub.advance(schedule.instant(T0, 0.1, 1))
+    [ta], [tb] = a.events(), b.events()
+    assert (ta["sub"], tb["sub"]) == (3, 8)
+    assert {**ta, "sub": 0} == {**tb, "sub": 0}
+
+
+def test_advance_reports_each_peer_with_parts_once():
+    hub = new_hub()
+    peer = Peer()
+    for sub, seed in enumerate(range(5), start=1):
+        hub.attach(open_private(hub, seed=seed), peer, sub)
+    assert hub.advance(schedule.instant(T0, 0.1, 3)) == [peer]
+    assert len(peer.events()) == 15
+
+
+def test_a_gap_longer_than_max_rounds_is_caught_up_by_the_next_advances_without_gap():
+    hub = new_hub()
+    stream, _ = hub.open_private(PARAMS, 42, T0, 0.001, None, 0)
+    peer = watch(hub, stream)
+    late = T0 + 2.5  # 2,500 instants due at once
+    seqs: list[int] = []
+    for _ in range(4):
+        hub.advance(late)
+        seqs += [e["seq"] for e in peer.events()]
+    assert MAX_ROUNDS < 2_500
+    assert seqs == list(range(1, 2_501))
+
+
+def test_a_finite_stream_sends_end_and_tells_the_peer():
+    hub = new_hub()
+    stream = open_private(hub, periods=3)
+    peer = watch(hub, stream, 5)
+    hub.advance(schedule.instant(T0, 0.1, 2))
+    assert [(e["type"], e["seq"]) for e in peer.events()] == [("tick", 1), ("tick", 2),
+                                                               ("end", 2)]
+    assert peer.ended == [5]
+    assert hub.streams == 3
