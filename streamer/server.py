@@ -17,6 +17,7 @@ import email.utils
 import hmac
 import http
 import logging
+import re
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -47,6 +48,23 @@ HOUSEKEEPING_INTERVAL = 0.1
 WARNING_INTERVAL = 10.0
 #: Close code for a slow consumer that stayed behind too long (PROTOCOL.md section 6).
 CLOSE_SLOW_CONSUMER = 4008
+
+
+class _RedactSecrets(logging.Filter):
+    """Keeps tokens out of the library's debug lines (request lines and headers)."""
+
+    _SECRET = re.compile(r"(token=|Bearer\s+)[^\s&]+", re.IGNORECASE)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        redacted = self._SECRET.sub(r"\1***", message)
+        if redacted != message:
+            record.msg, record.args = redacted, None
+        return True
+
+
+_library_logger = logging.getLogger("streamer.websockets")
+_library_logger.addFilter(_RedactSecrets())
 
 
 class StreamServer:
@@ -92,7 +110,7 @@ class StreamServer:
             ping_interval=self.config.ping_interval,
             ping_timeout=self.config.ping_timeout,
             close_timeout=CLOSE_TIMEOUT,
-            logger=logging.getLogger("streamer.websockets"),
+            logger=_library_logger,
         )
         self._arm()
         self._warned = now
