@@ -60,6 +60,42 @@ def build_parser() -> argparse.ArgumentParser:
                        metavar="SECONDS", help="seconds between keepalive pings")
     serve.add_argument("--ping-timeout", type=float, default=defaults.DEFAULT_PING_TIMEOUT,
                        metavar="SECONDS", help="seconds to wait for a pong before closing")
+
+    tail = commands.add_parser(
+        "tail", help="print ticks from a running server as they arrive (CSV or JSON lines)",
+        description="Subscribe to market symbols, or to one private stream given by its model "
+                    "parameters, and print every tick as it arrives: symbol, seed, seq, price, "
+                    "time. Runs until Ctrl-C, the end of a finite stream, or --count ticks. "
+                    "Reconnects and resumes by itself, so no seq is skipped or repeated.",
+        epilog="examples: streamer tail ACME BOLT --count 10;  "
+               "streamer tail --seed 7 --sigma 0.3 --interval 0.1 --format json",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    tail.add_argument("symbols", nargs="*", metavar="SYMBOL",
+                      help="market symbols; none means one private stream")
+    tail.add_argument("--url", default=f"ws://{defaults.DEFAULT_HOST}:{defaults.DEFAULT_PORT}/ws",
+                      help="the server's WebSocket URL")
+    tail.add_argument("--format", choices=["csv", "json"], default="csv",
+                      help="CSV with a header line, or one JSON object per line")
+    tail.add_argument("--count", type=int, default=None, metavar="N",
+                      help="stop after N ticks (all streams together)")
+    tail.add_argument("--history", type=int, default=None, metavar="N",
+                      help="start with the last N ticks of each stream")
+    tail.add_argument("--no-header", action="store_true", help="leave out the CSV header")
+    tail.add_argument("--token", default=None, help="access token, if the server needs one")
+    private = tail.add_argument_group("private stream (instead of SYMBOL; server defaults "
+                                      "for what is left out)")
+    private.add_argument("--start-price", type=float, metavar="PRICE")
+    private.add_argument("--mu", type=float, help="annual drift")
+    private.add_argument("--sigma", type=float, help="annual volatility, >= 0")
+    private.add_argument("--delta", type=float, metavar="DAYS",
+                         help="model time per step, in trading days")
+    private.add_argument("--interval", type=float, metavar="SECONDS",
+                         help="wall-clock seconds between ticks")
+    private.add_argument("--seed", type=int, help="unsigned 64-bit seed; the server picks one "
+                         "when left out")
+    private.add_argument("--periods", type=int, metavar="N", help="a finite stream of N ticks")
+    tail.add_argument("--log-level", default="warning",
+                      choices=["debug", "info", "warning", "error"], help="log verbosity")
     return parser
 
 
@@ -108,4 +144,43 @@ def main(argv: list[str] | None = None) -> int:
             print(f"streamer: error: cannot listen on {config.host}:{config.port}: "
                   f"{exc.strerror}", file=sys.stderr)
             return 1
+    if args.command == "tail":
+        return tail(args)
     return 2
+
+
+def tail(args: argparse.Namespace) -> int:
+    """``streamer tail``: print ticks with the Python client until Ctrl-C or --count."""
+    from clients.errors import ArgumentError, FeedError
+    from clients.feed.protocol import stream_spec
+    from clients.feed.tail import tail as print_ticks
+
+    model = {"start_price": args.start_price, "mu": args.mu, "sigma": args.sigma,
+             "delta": args.delta, "interval": args.interval, "seed": args.seed,
+             "periods": args.periods}
+    try:
+        if args.count is not None and args.count < 1:
+            raise ArgumentError("count", f"--count must be >= 1, got {args.count}")
+        if args.symbols:
+            given = [name for name, value in model.items() if value is not None]
+            if given:
+                raise ArgumentError(given[0], f"--{given[0].replace('_', '-')} describes a "
+                                    "private stream; it cannot be combined with SYMBOL")
+            specs = [stream_spec(symbol, history=args.history) for symbol in args.symbols]
+        else:
+            specs = [stream_spec(history=args.history, **model)]
+        return_code = 0
+        asyncio.run(print_ticks(args.url, specs, fmt=args.format, count=args.count,
+                                header=not args.no_header, token=args.token))
+    except ArgumentError as exc:
+        print(f"streamer tail: error: {exc}", file=sys.stderr)
+        return 2
+    except FeedError as exc:
+        print(f"streamer tail: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return_code = 130
+    except BrokenPipeError:  # the reader went away (| head): not an error of ours
+        sys.stderr.close()
+        return_code = 0
+    return return_code

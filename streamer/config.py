@@ -83,6 +83,10 @@ class ServerConfig:
     max_send_buffer: int = DEFAULT_MAX_SEND_BUFFER
     """Bytes waiting to be written to one connection before its ticks are conflated (newest
     tick per subscription kept, ``lagging`` announced); writing resumes below a quarter."""
+    socket_send_buffer: int | None = None
+    """Kernel send buffer of each connection's socket (bytes); ``None`` keeps the operating
+    system's autotuning, which on Linux lets a stalled reader hold megabytes in the kernel
+    before ``max_send_buffer`` is reached."""
     slow_consumer_timeout: float = DEFAULT_SLOW_CONSUMER_TIMEOUT
     """Seconds a connection may stay conflated before it is closed with 4008."""
     idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT
@@ -110,6 +114,8 @@ class ServerConfig:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_history < 0:
             raise ValueError(f"max_history must be >= 0, got {self.max_history}")
+        if self.socket_send_buffer is not None and self.socket_send_buffer < 1024:
+            raise ValueError(f"socket_send_buffer must be >= 1024, got {self.socket_send_buffer}")
         if not self.max_ops_per_second > 0:
             raise ValueError(f"max_ops_per_second must be > 0, got {self.max_ops_per_second}")
         if not self.slow_consumer_timeout > 0:

@@ -18,6 +18,7 @@ import hmac
 import http
 import logging
 import re
+import socket
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -255,6 +256,9 @@ class StreamServer:
     async def _handle(self, connection: ServerConnection) -> None:
         assert self.hub is not None
         opened = self._clock()
+        if self.config.socket_send_buffer is not None:
+            sock = connection.transport.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.config.socket_send_buffer)
         session = Session(self.hub, self.config, opened)
         self._connections[session] = connection
         self.io.connections += 1
