@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import logging
+import os
 import signal
 import sys
 
@@ -16,11 +18,20 @@ from streamer.server import StreamServer
 logger = logging.getLogger("streamer")
 
 
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows each option's default, except where there is none to show (None, [])."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        if action.default in (None, []) or isinstance(action.default, bool):
+            return action.help
+        return super()._get_help_string(action)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="streamer",
         description="Stream simulated market prices (geometric Brownian motion) over WebSocket.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_Help,
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
@@ -30,7 +41,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the feed: the WebSocket protocol at /ws, the batch service at GET /gbm "
                     "and GET /healthz, all on one port. Stop it with Ctrl-C or SIGTERM; clients "
                     "get close code 1001.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_Help)
     serve.add_argument("--host", default=defaults.DEFAULT_HOST,
                        help="address to listen on (loopback only by default)")
     serve.add_argument("--port", type=int, default=defaults.DEFAULT_PORT,
@@ -56,6 +67,38 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-message-bytes", type=int,
                        default=defaults.DEFAULT_MAX_MESSAGE_BYTES, metavar="BYTES",
                        help="largest client message answered; larger gets limit_exceeded")
+    serve.add_argument("--max-frame-bytes", type=int, default=defaults.DEFAULT_MAX_FRAME_BYTES,
+                       metavar="BYTES", help="largest client frame read at all; larger closes "
+                                             "the connection with 1009")
+    serve.add_argument("--max-catchup", type=int, default=defaults.DEFAULT_MAX_CATCHUP,
+                       metavar="STEPS", help="most steps computed to resume a private stream "
+                                             "from its t0")
+    serve.add_argument("--max-connections", type=int, default=defaults.DEFAULT_MAX_CONNECTIONS,
+                       metavar="N", help="open connections; one more is refused with HTTP 503")
+    serve.add_argument("--max-ops-per-second", type=float,
+                       default=defaults.DEFAULT_MAX_OPS_PER_SECOND, metavar="RATE",
+                       help="sustained operations per second per connection (rate_limited past)")
+    serve.add_argument("--ops-burst", type=int, default=defaults.DEFAULT_OPS_BURST, metavar="N",
+                       help="operations a connection may send at once")
+    serve.add_argument("--flood-limit", type=int, default=defaults.DEFAULT_FLOOD_LIMIT,
+                       metavar="N", help="rate_limited replies in a row before closing with 1008")
+    serve.add_argument("--max-send-buffer", type=int, default=defaults.DEFAULT_MAX_SEND_BUFFER,
+                       metavar="BYTES", help="bytes waiting for one connection before its ticks "
+                                             "are conflated (lagging announced)")
+    serve.add_argument("--socket-send-buffer", type=int, default=None, metavar="BYTES",
+                       help="kernel send buffer per connection; unset, the OS autotunes it")
+    serve.add_argument("--slow-consumer-timeout", type=float,
+                       default=defaults.DEFAULT_SLOW_CONSUMER_TIMEOUT, metavar="SECONDS",
+                       help="seconds a connection may stay conflated before closing with 4008")
+    serve.add_argument("--idle-timeout", type=float, default=defaults.DEFAULT_IDLE_TIMEOUT,
+                       metavar="SECONDS", help="seconds a connection may stay without ever "
+                                               "subscribing (closed with 1008)")
+    serve.add_argument("--token", default=None,
+                       help="require ?token= or 'Authorization: Bearer' on every request but the "
+                            "dashboard's files; unset, $STREAMER_TOKEN, else none")
+    serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
+                       help="browser origin allowed to open /ws (repeatable); others get 403. "
+                            "The server's own origin is always allowed; unset, any origin is")
     serve.add_argument("--ping-interval", type=float, default=defaults.DEFAULT_PING_INTERVAL,
                        metavar="SECONDS", help="seconds between keepalive pings")
     serve.add_argument("--ping-timeout", type=float, default=defaults.DEFAULT_PING_TIMEOUT,
@@ -69,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "Reconnects and resumes by itself, so no seq is skipped or repeated.",
         epilog="examples: streamer tail ACME BOLT --count 10;  "
                "streamer tail --seed 7 --sigma 0.3 --interval 0.1 --format json",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+        formatter_class=_Help)
     tail.add_argument("symbols", nargs="*", metavar="SYMBOL",
                       help="market symbols; none means one private stream")
     tail.add_argument("--url", default=f"ws://{defaults.DEFAULT_HOST}:{defaults.DEFAULT_PORT}/ws",
@@ -105,19 +148,37 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         min_interval=args.min_interval, max_interval=args.max_interval,
         max_periods=args.max_periods, max_history=args.max_history, max_replay=args.max_replay,
         max_subscriptions=args.max_subscriptions, max_message_bytes=args.max_message_bytes,
+        max_frame_bytes=args.max_frame_bytes, max_catchup=args.max_catchup,
+        max_connections=args.max_connections, max_ops_per_second=args.max_ops_per_second,
+        ops_burst=args.ops_burst, flood_limit=args.flood_limit,
+        max_send_buffer=args.max_send_buffer, socket_send_buffer=args.socket_send_buffer,
+        slow_consumer_timeout=args.slow_consumer_timeout,
+        idle_timeout=args.idle_timeout if args.idle_timeout > 0 else None,
+        token=args.token if args.token is not None else os.environ.get("STREAMER_TOKEN") or None,
+        allow_origins=tuple(args.allow_origin),
         ping_interval=args.ping_interval, ping_timeout=args.ping_timeout,
     )
+
+
+def is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"
 
 
 async def serve(config: ServerConfig) -> int:
     """Run until SIGINT or SIGTERM; return the process exit status."""
     server = StreamServer(config)
     await server.start()
-    print(f"streamer {__version__}: ws://{config.host}:{server.port}/ws  "
-          f"http://{config.host}:{server.port}/gbm  (Ctrl-C stops)", flush=True)
     loop = asyncio.get_running_loop()
-    for signum in (signal.SIGINT, signal.SIGTERM):
+    for signum in (signal.SIGINT, signal.SIGTERM):  # before the banner: it announces readiness
         loop.add_signal_handler(signum, server.close)
+    if config.token is None and not is_loopback(config.host):
+        logger.warning("listening on %s with no token: anyone who can reach this address can "
+                       "use the feed; set --token or STREAMER_TOKEN", config.host)
+    print(f"streamer {__version__}: ws://{config.host}:{server.port}/ws  "
+          f"http://{config.host}:{server.port}/  (Ctrl-C stops)", flush=True)
     await server.wait_closed()
     logger.info("server stopped")
     return 1 if server.failure is not None else 0
