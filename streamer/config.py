@@ -31,9 +31,10 @@ DEFAULT_MAX_FRAME_BYTES = 1 << 20
 DEFAULT_PING_INTERVAL = 20.0
 DEFAULT_PING_TIMEOUT = 20.0
 DEFAULT_MAX_CONNECTIONS = 20_000
-DEFAULT_MAX_OPS_PER_SECOND = 50.0
-DEFAULT_OPS_BURST = 100
+DEFAULT_MAX_OPS_PER_SECOND = 100.0
+DEFAULT_OPS_BURST = 1_000
 DEFAULT_FLOOD_LIMIT = 100
+CATCHUP_STEPS_PER_OP = 100_000
 DEFAULT_MAX_SEND_BUFFER = 512 * 1024
 DEFAULT_SLOW_CONSUMER_TIMEOUT = 10.0
 DEFAULT_IDLE_TIMEOUT = 60.0
@@ -75,9 +76,12 @@ class ServerConfig:
     max_connections: int = DEFAULT_MAX_CONNECTIONS
     """Open WebSocket connections at once; one more is refused with HTTP 503."""
     max_ops_per_second: float = DEFAULT_MAX_OPS_PER_SECOND
-    """Sustained client operations per second per connection; faster gets ``rate_limited``."""
+    """Sustained client operations per second per connection; faster gets ``rate_limited``.
+    Resuming a private stream costs one more operation per ``CATCHUP_STEPS_PER_OP`` steps it
+    makes the server compute, so CPU per connection stays bounded too."""
     ops_burst: int = DEFAULT_OPS_BURST
-    """Operations a connection may send at once before the per-second rate applies."""
+    """Operations a connection may send at once before the per-second rate applies (enough
+    to subscribe up to ``max_subscriptions`` in one go)."""
     flood_limit: int = DEFAULT_FLOOD_LIMIT
     """``rate_limited`` replies in a row after which the connection is closed with 1008."""
     max_send_buffer: int = DEFAULT_MAX_SEND_BUFFER

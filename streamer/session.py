@@ -17,7 +17,7 @@ import numpy as np
 from simulation import GBMParams, ParamError
 from simulation.params import check_seed, show
 from streamer import messages, schedule
-from streamer.config import (DEFAULT_DELTA, DEFAULT_INTERVAL, DEFAULT_MU, DEFAULT_SIGMA,
+from streamer.config import (CATCHUP_STEPS_PER_OP, DEFAULT_DELTA, DEFAULT_INTERVAL, DEFAULT_MU, DEFAULT_SIGMA,
                              DEFAULT_START_PRICE, ServerConfig)
 from streamer.errors import ProtocolError
 from streamer.hub import Hub, Stream
@@ -30,6 +30,16 @@ PICKED_SEED_BOUND = 2**53
 class Subscription:
     sub: int
     stream: Stream
+
+
+def _id_of(raw: str | bytes | None) -> messages.Id:
+    """The ``id`` of a message that will not be carried out, so its refusal can echo it."""
+    if raw is None or len(raw) > 1024:
+        return None
+    try:
+        return messages.parse(raw).id
+    except ProtocolError as exc:
+        return exc.id
 
 
 class Session:
@@ -62,7 +72,7 @@ class Session:
     def receive(self, raw: str | bytes, now: float) -> None:
         """Handle one text frame from the client."""
         try:
-            self._take_token(now)
+            self._take_token(now, raw)
             limit = self.config.max_message_bytes
             size = len(raw)
             if isinstance(raw, str) and size * 4 > limit:  # UTF-8 is up to 4 bytes a character
@@ -87,7 +97,7 @@ class Session:
         self.hub.errors[exc.code] += 1
         self._emit(messages.error_event(exc))
 
-    def _take_token(self, now: float) -> None:
+    def _take_token(self, now: float, raw: str | bytes | None = None) -> None:
         """A token bucket: ``ops_burst`` operations at once, ``max_ops_per_second`` after."""
         config = self.config
         self._tokens = min(config.ops_burst,
@@ -101,7 +111,17 @@ class Session:
         if self._refused_in_a_row > config.flood_limit:
             self.close_request = (1008, "kept flooding after rate_limited")
         raise ProtocolError("rate_limited", f"more than {config.max_ops_per_second:g} operations "
-                            f"a second (burst {config.ops_burst}); this one was not carried out")
+                            f"a second (burst {config.ops_burst}); this one was not carried out",
+                            None, _id_of(raw))
+
+    def _charge(self, cmd: messages.Subscribe, steps: int) -> None:
+        """Resuming far back costs extra operations: one per ``CATCHUP_STEPS_PER_OP`` steps."""
+        cost = steps // CATCHUP_STEPS_PER_OP
+        if cost > self._tokens:
+            raise ProtocolError("rate_limited", f"resuming this stream means computing {steps} "
+                                f"steps, which costs {cost} operations of the rate limit; "
+                                f"{int(self._tokens)} are available now", "t0", cmd.id)
+        self._tokens -= cost
 
     def close(self) -> None:
         """The connection is gone: release every subscription."""
@@ -268,6 +288,7 @@ class Session:
         if seq > config.max_catchup:
             raise ProtocolError("limit_exceeded", f"resuming from t0 {t0!r} means computing {seq} "
                                 f"steps; the limit is {config.max_catchup}", "t0", cmd.id)
+        self._charge(cmd, seq)
         first = self._first(cmd, seq)
         stream, recent = self.hub.open_private(params, seed, t0, interval, cmd.periods, seq,
                                                tail=seq - first + 1)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import time
 
 import orjson
 import pytest
@@ -31,7 +32,7 @@ def test_every_limit_has_a_documented_default():
     assert (config.max_connections, config.max_subscriptions, config.max_message_bytes,
             config.max_frame_bytes, config.max_ops_per_second, config.min_interval,
             config.max_periods, config.max_history) == (
-        20_000, 1_000, 4_096, 1 << 20, 50.0, 0.001, 1_000_000, 10_000)
+        20_000, 1_000, 4_096, 1 << 20, 100.0, 0.001, 1_000_000, 10_000)
 
 
 async def test_one_connection_past_the_maximum_is_refused_with_503(server):
@@ -112,3 +113,24 @@ async def test_a_peer_that_stops_answering_pings_is_closed_and_freed(server):
         await wait_for(freed())
         assert server.health()["subscriptions"] == 0
         ws.transport.resume_reading()
+
+
+async def test_a_rate_limited_operation_is_refused_with_its_own_id(server):
+    limited(server, max_ops_per_second=1.0, ops_burst=1, flood_limit=100)
+    async with connect(ws_url(server)) as ws:
+        await ws.send('{"op": "ping", "id": 1}')
+        await ws.send('{"op": "ping", "id": "second"}')
+        events = await replies(ws, 2)
+    assert [(e["type"], e["id"]) for e in events] == [("pong", 1), ("error", "second")]
+    assert events[1]["code"] == "rate_limited"
+
+
+async def test_resuming_far_back_costs_operations_in_proportion(server):
+    limited(server, max_ops_per_second=1.0, ops_burst=5, max_catchup=10**7)
+    t0 = round(time.time() - 1000.0, 3)  # 1,000,000 steps back at 1 ms: costs 10 operations
+    async with connect(ws_url(server)) as ws:
+        await ws.send(orjson.dumps({"op": "subscribe", "id": 7, "interval": 0.001, "seed": 1,
+                                    "t0": t0}).decode())
+        events = await replies(ws, 1)
+    assert (events[0]["code"], events[0]["field"], events[0]["id"]) == ("rate_limited", "t0", 7)
+    assert "costs 10 operations of the rate limit" in events[0]["message"]

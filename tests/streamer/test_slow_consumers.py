@@ -112,13 +112,19 @@ async def delays_of(url: str, seconds: float) -> np.ndarray:
 
 
 async def test_a_paused_reader_does_not_delay_other_clients(server):
-    baseline = await delays_of(ws_url(server), 1.5)
-    async with slow_reader(server) as slow:
-        await subscribe_many(slow, 20)
-        slow.transport.pause_reading()
-        await until(lambda: server.health()["lagging"] == 1)
-        during = await delays_of(ws_url(server), 1.5)
-    p99_base, p99_during = np.percentile(baseline, 99), np.percentile(during, 99)
-    assert len(during) >= 0.8 * len(baseline)
+    # runs with and without a stalled reader alternate, so that whatever else the machine is
+    # doing weighs on both alike
+    baseline, during = [], []
+    for _ in range(2):
+        baseline.append(await delays_of(ws_url(server), 1.0))
+        async with slow_reader(server) as slow:
+            await subscribe_many(slow, 20)
+            slow.transport.pause_reading()
+            await until(lambda: server.health()["lagging"] == 1)
+            during.append(await delays_of(ws_url(server), 1.0))
+        await until(lambda: server.health()["connections"] == 0)
+    p99_base = np.percentile(np.concatenate(baseline), 99)
+    p99_during = np.percentile(np.concatenate(during), 99)
+    assert sum(map(len, during)) >= 0.8 * sum(map(len, baseline))
     # a small factor, with a floor for timer granularity (the event loop wakes in ms steps)
     assert p99_during <= max(3 * p99_base, 0.020), (p99_base, p99_during)

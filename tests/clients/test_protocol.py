@@ -1,0 +1,388 @@
+"""The client's protocol state machine, driven by plain function calls: frames in, operations
+and ticks out. No event loop, no network."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import pytest
+
+from clients.errors import (ArgumentError, InvalidParams, ProtocolViolation, RateLimited,
+                            TicksLost, UnknownSymbol)
+from clients.feed.protocol import ClientProtocol, Ended, StreamState, Tick, stream_spec
+
+PARAMS = {"model": "gbm", "startPrice": 70.0, "mu": 0.05, "sigma": 0.3, "delta": 1.0,
+          "interval": 0.1, "seed": 7, "periods": None}
+
+
+class Owner:
+    """Stands in for the application's Subscription: a list as sink, ack flags."""
+
+    def __init__(self, capacity: int = 1_000_000) -> None:
+        self.items: list[Any] = []
+        self.capacity = capacity
+        self.drained: list[Any] = []
+        self.acked = 0
+        self.failed: Exception | None = None
+
+    def offer(self, tick: Tick) -> bool:
+        if len(self.items) >= self.capacity:
+            return False
+        self.items.append(tick)
+        return True
+
+    def put(self, item: Any) -> None:
+        self.items.append(item)
+
+    def when_drained(self, callback: Any) -> None:
+        self.drained.append(callback)
+
+    def _acked(self) -> None:
+        self.acked += 1
+
+    def _failed(self, exc: Exception) -> None:
+        self.failed = exc
+
+    @property
+    def seqs(self) -> list[int]:
+        return [item.seq for item in self.items if isinstance(item, Tick)]
+
+
+def connected(fill_gaps: bool = True) -> ClientProtocol:
+    protocol = ClientProtocol(fill_gaps=fill_gaps)
+    protocol.connection_made()
+    return protocol
+
+
+def subscribe(protocol: ClientProtocol, capacity: int = 1_000_000,
+              **spec: Any) -> tuple[StreamState, Owner]:
+    owner = Owner(capacity)
+    state = StreamState(stream_spec(**spec), owner, owner)
+    protocol.add(state)
+    return state, owner
+
+
+def sent(protocol: ClientProtocol) -> list[dict[str, Any]]:
+    ops = [orjson.loads(message) for message in protocol.outbox]
+    protocol.outbox.clear()
+    return ops
+
+
+def frame(*events: dict[str, Any]) -> bytes:
+    return orjson.dumps(list(events))
+
+
+def ack(op_id: int, sub: int, seq: int, symbol: str | None = None, t0: float = 1000.0,
+        params: dict[str, Any] = PARAMS) -> dict[str, Any]:
+    return {"type": "subscribed", "id": op_id, "sub": sub, "symbol": symbol, "seq": seq,
+            "price": 70.0 + seq, "time": t0 + seq, "t0": t0, "params": params}
+
+
+def tick(sub: int, seq: int) -> dict[str, Any]:
+    return {"type": "tick", "sub": sub, "seq": seq, "price": 70.0 + seq, "time": 1000.0 + seq}
+
+
+# --- arguments ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("kwargs", "argument", "message"), [
+    ({"sigma": -1.0}, "sigma", "sigma must be >= 0, got -1.0"),
+    ({"sigma": float("nan")}, "sigma", "sigma must be a finite number, got nan"),
+    ({"start_price": 0}, "start_price", "start_price must be > 0, got 0"),
+    ({"interval": "fast"}, "interval", "interval must be a finite number, got 'fast'"),
+    ({"seed": -1}, "seed", "seed must be an integer from 0 to 2**64-1, got -1"),
+    ({"seed": 2**64}, "seed", f"seed must be an integer from 0 to 2**64-1, got {2**64}"),
+    ({"seed": True}, "seed", "seed must be an integer from 0 to 2**64-1, got True"),
+    ({"periods": 0}, "periods", "periods must be an integer >= 1, got 0"),
+    ({"history": -1}, "history", "history must be an integer >= 0, got -1"),
+    ({"symbol": ""}, "symbol", "symbol must be a non-empty string, got ''"),
+    ({"symbol": "ACME", "sigma": 0.2}, "sigma",
+     "sigma cannot be combined with symbol: a symbol's parameters are fixed by the market"),
+    ({"history": 5, "from_seq": 3, "seed": 1, "t0": 1.0}, "history",
+     "give history or from_seq, not both"),
+    ({"t0": 1.0}, "t0", "t0 names a private stream only together with its seed"),
+    ({"seed": 1, "from_seq": 3}, "from_seq",
+     "from_seq resumes a private stream, which needs the seed and t0 of its subscribed reply"),
+])
+def test_a_bad_argument_is_refused_naming_it(kwargs, argument, message):
+    with pytest.raises(ArgumentError) as caught:
+        stream_spec(**kwargs)
+    assert caught.value.argument == argument
+    assert str(caught.value) == message
+    assert isinstance(caught.value, ValueError)
+
+
+def test_the_first_subscribe_carries_only_the_given_fields():
+    protocol = connected()
+    subscribe(protocol, start_price=70, sigma=0.3, interval=0.1, seed=7)
+    assert sent(protocol) == [{"op": "subscribe", "startPrice": 70, "sigma": 0.3,
+                               "interval": 0.1, "seed": 7, "id": 1}]
+
+
+def test_nothing_is_sent_before_a_connection_and_everything_is_sent_on_it():
+    protocol = ClientProtocol()
+    subscribe(protocol, symbol="ACME")
+    assert not protocol.outbox
+    protocol.connection_made()
+    assert sent(protocol) == [{"op": "subscribe", "symbol": "ACME", "id": 1}]
+
+
+# --- acks and ticks -------------------------------------------------------------------------
+
+
+def test_the_ack_delivers_the_current_tick_then_ticks_follow_in_order():
+    protocol = connected()
+    state, owner = subscribe(protocol, seed=7, interval=0.1)
+    protocol.receive(frame(ack(1, sub=1, seq=4)))
+    protocol.receive(frame(tick(1, 5), tick(1, 6)))
+    assert owner.seqs == [4, 5, 6]
+    assert owner.acked == 1
+    assert (state.t0, state.params) == (1000.0, PARAMS)
+
+
+def test_with_history_the_replay_after_the_ack_comes_first_and_the_ack_is_not_repeated():
+    protocol = connected()
+    _, owner = subscribe(protocol, symbol="ACME", history=3)
+    protocol.receive(frame(ack(1, 1, seq=10, symbol="ACME"), tick(1, 8), tick(1, 9),
+                           tick(1, 10)))
+    protocol.receive(frame(tick(1, 11)))
+    assert owner.seqs == [8, 9, 10, 11]
+
+
+def test_a_tick_seen_before_is_dropped():
+    protocol = connected()
+    state, owner = subscribe(protocol, seed=7)
+    protocol.receive(frame(ack(1, 1, seq=0), tick(1, 1), tick(1, 1), tick(1, 0), tick(1, 2)))
+    assert owner.seqs == [0, 1, 2]
+    assert state.duplicates == 2
+
+
+def test_ticks_of_a_subscription_no_longer_live_are_ignored():
+    protocol = connected()
+    _, owner = subscribe(protocol, seed=7)
+    protocol.receive(frame(ack(1, 1, seq=0), tick(9, 1)))
+    assert owner.seqs == [0]
+
+
+# --- resume ---------------------------------------------------------------------------------
+
+
+def test_a_private_stream_resumes_with_its_params_seed_t0_and_the_next_seq():
+    protocol = connected()
+    state, owner = subscribe(protocol, sigma=0.3, interval=0.1)  # the server picks the seed
+    sent(protocol)
+    protocol.receive(frame(ack(1, 1, seq=3), tick(1, 4)))
+    protocol.connection_lost(ConnectionError())  # type: ignore[arg-type]
+    protocol.connection_made()
+    assert sent(protocol) == [{"op": "subscribe", "t0": 1000.0, "startPrice": 70.0,
+                               "mu": 0.05, "sigma": 0.3, "delta": 1.0, "interval": 0.1,
+                               "seed": 7, "fromSeq": 5, "id": 2}]
+    protocol.receive(frame(ack(2, 1, seq=7), tick(1, 5), tick(1, 6), tick(1, 7)))
+    assert owner.seqs == [3, 4, 5, 6, 7]
+    assert state.resumes == 1
+
+
+def test_a_symbol_resumes_with_its_symbol_t0_and_the_next_seq():
+    protocol = connected()
+    _, owner = subscribe(protocol, symbol="ACME")
+    sent(protocol)
+    protocol.receive(frame(ack(1, 1, seq=50, symbol="ACME", t0=0.0)))
+    protocol.connection_lost(ConnectionError())  # type: ignore[arg-type]
+    protocol.connection_made()
+    assert sent(protocol) == [{"op": "subscribe", "symbol": "ACME", "t0": 0.0, "fromSeq": 51,
+                               "id": 2}]
+
+
+def test_a_finite_stream_resumes_with_its_periods():
+    protocol = connected()
+    subscribe(protocol, seed=7, periods=100)
+    sent(protocol)
+    protocol.receive(frame(ack(1, 1, seq=0, params={**PARAMS, "periods": 100})))
+    protocol.connection_lost(ConnectionError())  # type: ignore[arg-type]
+    protocol.connection_made()
+    assert sent(protocol)[0]["periods"] == 100
+
+
+def test_a_resume_beyond_the_replay_limit_reports_the_lost_ticks_then_goes_on():
+    protocol = connected()
+    state, owner = subscribe(protocol, seed=7)
+    protocol.receive(frame(ack(1, 1, seq=0)))
+    protocol.connection_lost(ConnectionError())  # type: ignore[arg-type]
+    protocol.connection_made()
+    sent(protocol)
+    protocol.receive(frame({"type": "error", "id": 2, "code": "limit_exceeded",
+                            "field": "fromSeq", "message": "fromSeq 1 would replay 500 ticks"}))
+    retry = sent(protocol)
+    assert "fromSeq" not in retry[0] and retry[0]["t0"] == 1000.0
+    protocol.receive(frame(ack(3, 2, seq=500)))
+    lost = owner.items[1]
+    assert isinstance(lost, TicksLost) and (lost.first, lost.last) == (1, 499)
+    assert owner.seqs == [0, 500]
+    assert state.lost == 499
+
+
+# --- gaps -----------------------------------------------------------------------------------
+
+
+def test_lagging_replaces_the_subscription_by_a_resume_from_the_next_seq():
+    protocol = connected()
+    state, owner = subscribe(protocol, seed=7, interval=0.1)
+    protocol.receive(frame(ack(1, 1, seq=0), tick(1, 1)))
+    sent(protocol)
+    protocol.receive(frame({"type": "lagging", "sub": 1, "skipped": 12, "seq": 14},
+                           tick(1, 14)))
+    ops = sent(protocol)
+    assert ops[0] == {"op": "unsubscribe", "sub": 1, "id": 2}
+    assert ops[1]["fromSeq"] == 2 and ops[1]["t0"] == 1000.0 and ops[1]["seed"] == 7
+    protocol.receive(frame({"type": "unsubscribed", "id": 2, "sub": 1}, tick(1, 15),
+                           ack(3, 2, seq=15), *[tick(2, k) for k in range(2, 16)]))
+    protocol.receive(frame(tick(2, 16)))
+    assert owner.seqs == list(range(0, 17))
+    assert (state.lagging, state.refetches) == (1, 1)
+
+
+def test_a_gap_without_lagging_is_fetched_back_too():
+    protocol = connected()
+    state, owner = subscribe(protocol, seed=7)
+    protocol.receive(frame(ack(1, 1, seq=0), tick(1, 1), tick(1, 5)))
+    assert [op["op"] for op in sent(protocol)[1:]] == ["unsubscribe", "subscribe"]
+    assert owner.seqs == [0, 1] and state.refetches == 1
+
+
+def test_with_fill_gaps_off_the_jump_is_delivered_and_counted():
+    protocol = connected(fill_gaps=False)
+    state, owner = subscribe(protocol, seed=7)
+    sent(protocol)
+    protocol.receive(frame(ack(1, 1, seq=0), tick(1, 1),
+                           {"type": "lagging", "sub": 1, "skipped": 12, "seq": 14},
+                           tick(1, 14), tick(1, 15)))
+    assert owner.seqs == [0, 1, 14, 15]
+    assert (state.lagging, state.skipped) == (1, 12)
+    assert not protocol.outbox
+
+
+def test_a_full_queue_pauses_the_subscription_until_it_is_drained():
+    protocol = connected()
+    state, owner = subscribe(protocol, capacity=3, seed=7)
+    protocol.receive(frame(ack(1, 1, seq=0), tick(1, 1), tick(1, 2), tick(1, 3), tick(1, 4)))
+    assert owner.seqs == [0, 1, 2]
+    assert sent(protocol)[1:] == [{"op": "unsubscribe", "sub": 1, "id": 2}]
+    assert state.paused and state.overflows == 1 and state.expected == 3
+    owner.items.clear()
+    owner.drained.pop()()
+    resume = sent(protocol)
+    assert resume[0]["fromSeq"] == 3 and not state.paused
+
+
+def test_a_paused_subscription_is_not_resumed_by_a_new_connection_before_it_drains():
+    protocol = connected()
+    state, owner = subscribe(protocol, capacity=1, seed=7)
+    protocol.receive(frame(ack(1, 1, seq=0), tick(1, 1)))
+    protocol.connection_lost(ConnectionError())  # type: ignore[arg-type]
+    protocol.connection_made()
+    assert not sent(protocol)
+    owner.items.clear()
+    owner.drained.pop()()
+    assert sent(protocol)[0]["fromSeq"] == 1
+
+
+def test_an_end_after_every_tick_ends_the_subscription():
+    protocol = connected()
+    state, owner = subscribe(protocol, seed=7, periods=3)
+    protocol.receive(frame(ack(1, 1, seq=0), tick(1, 1), tick(1, 2),
+                           {"type": "end", "sub": 1, "seq": 2}))
+    assert owner.seqs == [0, 1, 2] and owner.items[-1] == Ended(owner)
+    assert state.terminal == "ended" and not protocol.states
+
+
+# --- errors ---------------------------------------------------------------------------------
+
+
+def test_a_refused_subscribe_fails_with_a_typed_error():
+    protocol = connected()
+    state, owner = subscribe(protocol, symbol="NOPE")
+    protocol.receive(frame({"type": "error", "id": 1, "code": "unknown_symbol",
+                            "field": "symbol", "message": "unknown symbol 'NOPE'"}))
+    assert isinstance(owner.failed, UnknownSymbol)
+    assert (owner.failed.code, owner.failed.field) == ("unknown_symbol", "symbol")
+    assert owner.items == [owner.failed, Ended(owner)]
+    assert state.terminal == "failed"
+
+
+def test_an_error_without_id_answers_the_oldest_operation_and_rate_limited_is_retried():
+    protocol = connected()
+    first, _ = subscribe(protocol, seed=1)
+    second, _ = subscribe(protocol, seed=2)
+    sent(protocol)
+    protocol.receive(frame({"type": "error", "id": None, "code": "rate_limited",
+                            "field": None, "message": "more than 50 operations a second"},
+                           ack(2, 1, seq=0)))
+    assert second.server_sub == 1 and first.server_sub is None and first.terminal is None
+    assert len(protocol.retry) == 1
+    protocol.retry.pop()()
+    assert sent(protocol) == [{"op": "subscribe", "seed": 1, "id": 3}]
+
+
+def test_a_resume_ahead_of_a_restarted_server_is_retried_not_failed():
+    protocol = connected()
+    state, _ = subscribe(protocol, seed=7)
+    protocol.receive(frame(ack(1, 1, seq=9)))
+    protocol.connection_lost(ConnectionError())  # type: ignore[arg-type]
+    protocol.connection_made()
+    sent(protocol)
+    protocol.receive(frame({"type": "error", "id": 2, "code": "invalid_params",
+                            "field": "fromSeq", "message": "fromSeq 10 is ahead"}))
+    assert state.terminal is None and len(protocol.retry) == 1
+
+
+def test_a_retry_made_for_an_old_connection_does_nothing():
+    protocol = connected()
+    subscribe(protocol, seed=7)
+    protocol.receive(frame({"type": "error", "id": None, "code": "rate_limited",
+                            "field": None, "message": "slow down"}))
+    retry = protocol.retry.pop()
+    protocol.connection_lost(ConnectionError())  # type: ignore[arg-type]
+    protocol.connection_made()
+    sent(protocol)
+    retry()
+    assert not protocol.outbox
+
+
+def test_a_one_shot_operation_gets_its_reply_or_its_error():
+    protocol = connected()
+    replies: list[Any] = []
+    protocol.request({"op": "ping"}, replies.append)
+    protocol.request({"op": "ping"}, replies.append)
+    protocol.receive(frame({"type": "pong", "id": 1, "time": 5.0},
+                           {"type": "error", "id": None, "code": "rate_limited", "field": None,
+                            "message": "slow down"}))
+    assert replies[0] == {"type": "pong", "id": 1, "time": 5.0}
+    assert isinstance(replies[1], RateLimited)
+
+
+def test_a_lost_connection_fails_the_replies_still_awaited():
+    protocol = connected()
+    replies: list[Any] = []
+    protocol.request({"op": "ping"}, replies.append)
+    lost = ConnectionError("gone")
+    protocol.connection_lost(lost)  # type: ignore[arg-type]
+    assert replies == [lost]
+
+
+@pytest.mark.parametrize("data", [b"{}", b"not json", b'[{"type": "tick"}]',
+                                  b'[{"type": "subscribed", "id": 1}]'])
+def test_a_frame_outside_the_contract_is_a_protocol_violation(data):
+    protocol = connected()
+    subscribe(protocol, seed=7)
+    protocol._by_sub[1] = protocol.states[0]
+    with pytest.raises(ProtocolViolation):
+        protocol.receive(data)
+
+
+def test_invalid_params_of_a_first_subscribe_is_final():
+    protocol = connected()
+    _, owner = subscribe(protocol, seed=7, interval=0.00001)
+    protocol.receive(frame({"type": "error", "id": 1, "code": "invalid_params",
+                            "field": "interval", "message": "interval must be ..."}))
+    assert isinstance(owner.failed, InvalidParams) and owner.failed.field == "interval"

@@ -1,0 +1,94 @@
+"""``streamer tail``: ticks as CSV or JSON lines, until --count, the end, or Ctrl-C."""
+
+from __future__ import annotations
+
+import io
+import json
+import signal
+import subprocess
+import sys
+
+import pytest
+
+from clients.feed.protocol import stream_spec
+from clients.feed.tail import tail
+from streamer.cli import build_parser
+from streamer.cli import tail as tail_command
+from tests.conftest import ROOT, timeout, wait_for, ws_url
+
+
+async def test_csv_has_a_header_then_one_line_per_tick_in_order(server):
+    out = io.StringIO()
+    printed = await wait_for(tail(ws_url(server), [stream_spec("BOLT")], count=5, out=out))
+    lines = out.getvalue().splitlines()
+    assert printed == 5 and lines[0] == "symbol,seed,seq,price,time" and len(lines) == 6
+    rows = [line.split(",") for line in lines[1:]]
+    assert {row[0] for row in rows} == {"BOLT"} and {row[1] for row in rows} == {"2"}
+    seqs = [int(row[2]) for row in rows]
+    assert seqs == list(range(seqs[0], seqs[0] + 5))
+
+
+async def test_json_lines_of_a_private_stream_start_at_its_start_price(server):
+    out = io.StringIO()
+    await wait_for(tail(ws_url(server), [stream_spec(seed=7, sigma=0.3, interval=0.005)],
+                        fmt="json", count=4, out=out))
+    ticks = [json.loads(line) for line in out.getvalue().splitlines()]
+    assert [t["seq"] for t in ticks] == [0, 1, 2, 3]
+    assert ticks[0]["price"] == 70.0 and ticks[0]["symbol"] is None and ticks[0]["seed"] == 7
+
+
+async def test_several_symbols_are_printed_as_they_arrive_until_count(server):
+    out = io.StringIO()
+    await wait_for(tail(ws_url(server), [stream_spec("ACME"), stream_spec("BOLT")],
+                        count=30, header=False, out=out))
+    symbols = [line.split(",")[0] for line in out.getvalue().splitlines()]
+    assert len(symbols) == 30 and set(symbols) == {"ACME", "BOLT"}
+
+
+async def test_a_finite_stream_ends_the_tail(server):
+    out = io.StringIO()
+    printed = await wait_for(tail(ws_url(server), [stream_spec(seed=1, interval=0.002,
+                                                               periods=6)], out=out))
+    assert printed == 6
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--sigma", "-1"], "streamer tail: error: sigma must be >= 0, got -1.0"),
+    (["ACME", "--seed", "3"], "streamer tail: error: --seed describes a private stream; it "
+                              "cannot be combined with SYMBOL"),
+    (["ACME", "--count", "0"], "streamer tail: error: --count must be >= 1, got 0"),
+])
+def test_a_bad_argument_fails_before_connecting(argv, message, capsys):
+    # the command's function, without main(), which configures logging for the process
+    args = build_parser().parse_args(["tail", "--url", "ws://127.0.0.1:9/ws", *argv])
+    assert tail_command(args) == 2
+    assert capsys.readouterr().err.strip() == message
+
+
+def test_no_server_is_an_error_not_a_traceback(capsys):
+    args = build_parser().parse_args(["tail", "--url", "ws://127.0.0.1:9/ws", "ACME"])
+    assert tail_command(args) == 1
+    assert capsys.readouterr().err.startswith("streamer tail: error: cannot connect to ")
+
+
+def test_the_command_prints_count_json_lines(server_process):
+    srv = server_process().start()
+    done = subprocess.run([sys.executable, "-m", "streamer", "tail", "--url", srv.url,
+                           "--format", "json", "--count", "3", "BOLT"],
+                          capture_output=True, text=True, cwd=ROOT, timeout=timeout(20))
+    assert done.returncode == 0, done.stderr
+    seqs = [json.loads(line)["seq"] for line in done.stdout.splitlines()]
+    assert len(seqs) == 3 and seqs == list(range(seqs[0], seqs[0] + 3))
+
+
+def test_ctrl_c_stops_the_command_quietly(server_process):
+    srv = server_process().start()
+    proc = subprocess.Popen([sys.executable, "-m", "streamer", "tail", "--url", srv.url,
+                             "BOLT"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, cwd=ROOT)
+    assert proc.stdout is not None and proc.stderr is not None
+    assert proc.stdout.readline() == "symbol,seed,seq,price,time\n"
+    assert proc.stdout.readline().startswith("BOLT,2,")
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout(10)) == 130
+    assert "Traceback" not in proc.stderr.read()
