@@ -226,13 +226,11 @@ class Hub:
             self._due[slots[ends]] = _NEVER
         dirty = self._dirty
         streams = self._streams
-        body_of = messages.tick_body
-        for slot, seq, price, when, bad in zip(slots.tolist(), seqs.tolist(), prices.tolist(),
-                                               times.tolist(), overflowed.tolist()):
+        bodies = messages.tick_bodies(seqs, prices, times)
+        for slot, body, bad in zip(slots.tolist(), bodies, overflowed.tolist()):
             subscribers = streams[slot].subscribers
             if not subscribers or bad:
                 continue
-            body = body_of(seq, price, when)
             self.ticks_routed += len(subscribers)
             for (peer, sub), head in subscribers.items():
                 if peer.conflating:

@@ -222,9 +222,11 @@ class Session:
         self._emit(ack)
         head = messages.tick_head(sub)
         self.hub.replayed += len(recent)
-        for k, p in zip(range(first, seq + 1), recent.tolist()):
-            self.parts.append(head + messages.tick_body(
-                k, p, schedule.instant(stream.t0, stream.interval, k)))
+        if len(recent):
+            seqs = np.arange(first, seq + 1)
+            times = schedule.instants(np.full(len(seqs), stream.t0),
+                                      np.full(len(seqs), stream.interval), seqs)
+            self.parts.extend(head + body for body in messages.tick_bodies(seqs, recent, times))
         if self.hub.finished(stream):
             self._emit({"type": "end", "sub": sub, "seq": seq})
             del self.subs[sub]
