@@ -40,6 +40,7 @@ SERVERS = {
     "naive": [sys.executable, str(ROOT / "bench" / "peers" / "naive_server.py"), "--port", "0"],
 }
 CLK_TCK = os.sysconf("SC_CLK_TCK")
+INTERVAL = float(os.environ.get("FANOUT_INTERVAL", "0.1"))  # private streams' interval (s)
 
 
 def start_server(name: str) -> tuple[subprocess.Popen[str], str]:
@@ -85,7 +86,7 @@ async def _worker(url: str, connections: int, subs: int, kind: str, first: int, 
             if kind == "symbol":
                 op = {"op": "subscribe", "id": k, "symbol": "ACME"}
             else:
-                op = {"op": "subscribe", "id": k, "interval": 0.1, "seed": index * subs + k}
+                op = {"op": "subscribe", "id": k, "interval": INTERVAL, "seed": index * subs + k}
             client.send_text(orjson.dumps(op))
         return client
 
@@ -124,7 +125,7 @@ def run(server: str, scenario: str, duration: float, workers: int, warmup: float
         proc.wait(10)
     delays = np.concatenate([r["delays"] for r in results])
     ticks = sum(r["ticks"] for r in results)
-    expected = connections * subs * 10 * duration
+    expected = connections * subs * duration * (10 if kind == "symbol" else 1 / INTERVAL)
     return {
         "server": server, "scenario": scenario, "ticks_per_s": ticks / duration,
         "delivered": ticks / expected if expected else 0.0,

@@ -81,6 +81,15 @@ class Hub:
         self._ring_size = max(ring, 1)
         self._ring = np.zeros((len(market.symbols), self._ring_size))
         self._ring_row = np.zeros(0, dtype=np.int64)
+        # routing of private streams, vectorised: each has exactly one subscriber, whose peer
+        # number and tick head are kept per slot (owner -1: a symbol, or nobody yet)
+        self._owner = np.zeros(0, dtype=np.int64)
+        self._head = np.empty(0, dtype=object)
+        self._sub = np.zeros(0, dtype=np.int64)
+        self._peer_ids: dict[Peer, int] = {}
+        self._peers: list[Peer | None] = []
+        self._peer_subs: list[int] = []
+        self._free_ids: list[int] = []
         self._dirty: list[Peer] = []
         self.subscriptions = 0
         self.symbol_subscriptions = 0
@@ -133,6 +142,7 @@ class Hub:
         self._interval[slot] = interval
         self._last[slot] = np.iinfo(np.int64).max if periods is None else periods - 1
         self._ring_row[slot] = -1
+        self._owner[slot] = -1
         finished = periods is not None and seq >= periods - 1
         self._due[slot] = _NEVER if finished else schedule.instant(t0, interval, seq + 1)
         return stream, recent
@@ -145,6 +155,9 @@ class Hub:
             self._due = np.concatenate([self._due, np.full(grow, _NEVER)])
             self._last = np.concatenate([self._last, np.zeros(grow, dtype=np.int64)])
             self._ring_row = np.concatenate([self._ring_row, np.full(grow, -1)])
+            self._owner = np.concatenate([self._owner, np.full(grow, -1)])
+            self._head = np.concatenate([self._head, np.full(grow, "", dtype=object)])
+            self._sub = np.concatenate([self._sub, np.zeros(grow, dtype=np.int64)])
 
     def current(self, stream: Stream) -> tuple[int, float, float]:
         """``(seq, price, time)`` of the stream's newest tick."""
@@ -171,17 +184,59 @@ class Hub:
     # --- subscribers --------------------------------------------------------------------------
 
     def attach(self, stream: Stream, peer: Peer, sub: int) -> None:
-        stream.subscribers[(peer, sub)] = messages.tick_head(sub)
+        head = messages.tick_head(sub)
+        stream.subscribers[(peer, sub)] = head
         self.subscriptions += 1
         self.symbol_subscriptions += stream.symbol is not None
+        if stream.symbol is None:
+            self._set_owner(stream)
 
     def detach(self, stream: Stream, peer: Peer, sub: int) -> None:
         """Remove a subscription; a private stream with no subscriber left is closed."""
         if stream.subscribers.pop((peer, sub), None) is not None:
             self.subscriptions -= 1
             self.symbol_subscriptions -= stream.symbol is not None
+            if stream.symbol is None:
+                self._set_owner(stream)
         if stream.symbol is None and not stream.subscribers and stream.slot in self._streams:
             self._close(stream)
+
+    def _set_owner(self, stream: Stream) -> None:
+        """Route a private stream by number when it has one subscriber (always, through the
+        protocol); with several it takes the path of the market's symbols."""
+        slot = stream.slot
+        owner = int(self._owner[slot])
+        if owner >= 0:
+            peer = self._peers[owner]
+            assert peer is not None
+            self._release(peer)
+            self._owner[slot] = -1
+        if len(stream.subscribers) == 1:
+            (peer, sub), head = next(iter(stream.subscribers.items()))
+            self._owner[slot] = self._peer_id(peer)
+            self._head[slot] = head
+            self._sub[slot] = sub
+
+    def _peer_id(self, peer: Peer) -> int:
+        """The number of ``peer`` among those holding private streams (counted per stream)."""
+        pid = self._peer_ids.get(peer)
+        if pid is None:
+            pid = self._free_ids.pop() if self._free_ids else len(self._peers)
+            if pid == len(self._peers):
+                self._peers.append(None)
+                self._peer_subs.append(0)
+            self._peers[pid] = peer
+            self._peer_ids[peer] = pid
+        self._peer_subs[pid] += 1
+        return pid
+
+    def _release(self, peer: Peer) -> None:
+        pid = self._peer_ids[peer]
+        self._peer_subs[pid] -= 1
+        if not self._peer_subs[pid]:
+            del self._peer_ids[peer]
+            self._peers[pid] = None
+            self._free_ids.append(pid)
 
     def _close(self, stream: Stream) -> None:
         del self._streams[stream.slot]
@@ -224,12 +279,55 @@ class Hub:
         ends = finished | overflowed
         if ends.any():
             self._due[slots[ends]] = _NEVER
+        routable = ~overflowed
+        owners = self._owner[slots]
+        private = routable & (owners >= 0)
+        if private.any():
+            self._route_private(slots[private], owners[private], seqs[private], prices[private],
+                                times[private])
+        shared = routable & (owners < 0)  # symbols, and streams with several subscribers
+        if shared.any():
+            self._route_shared(slots[shared], seqs[shared], prices[shared], times[shared])
+        if ends.any():
+            for slot, seq, bad in zip(slots[ends].tolist(), seqs[ends].tolist(),
+                                      overflowed[ends].tolist()):
+                self._end(self._streams[slot], seq - 1 if bad else seq, bad)
+
+    def _route_private(self, slots: np.ndarray, owners: np.ndarray, seqs: np.ndarray,
+                       prices: np.ndarray, times: np.ndarray) -> None:
+        """Ticks of private streams, one subscriber each: sorted by connection with numpy, so
+        that each connection's ticks are handed over as one slice, not one by one."""
+        order = np.argsort(owners, kind="stable")
+        owners = owners[order]
+        slots = slots[order]
+        texts = messages.ticks(self._head[slots].tolist(), seqs[order], prices[order],
+                               times[order])
+        bounds = np.flatnonzero(np.diff(owners)) + 1
+        starts = [0, *bounds.tolist()]
+        ends = [*bounds.tolist(), len(texts)]
+        peers = self._peers
+        dirty = self._dirty
+        self.ticks_routed += len(texts)
+        for start, end, pid in zip(starts, ends, owners[starts].tolist()):
+            peer = peers[pid]
+            assert peer is not None  # owners are cleared when a subscription goes
+            if peer.conflating:
+                for sub, text in zip(self._sub[slots[start:end]].tolist(), texts[start:end]):
+                    peer.conflate(sub, text)
+                continue
+            if not peer.parts:
+                dirty.append(peer)
+            peer.parts.extend(texts[start:end])
+
+    def _route_shared(self, slots: np.ndarray, seqs: np.ndarray, prices: np.ndarray,
+                      times: np.ndarray) -> None:
+        """Ticks of streams with any number of subscribers (the market's symbols): formatted
+        once, handed to every subscriber."""
         dirty = self._dirty
         streams = self._streams
-        bodies = messages.tick_bodies(seqs, prices, times)
-        for slot, body, bad in zip(slots.tolist(), bodies, overflowed.tolist()):
+        for slot, body in zip(slots.tolist(), messages.tick_bodies(seqs, prices, times)):
             subscribers = streams[slot].subscribers
-            if not subscribers or bad:
+            if not subscribers:
                 continue
             self.ticks_routed += len(subscribers)
             for (peer, sub), head in subscribers.items():
@@ -240,10 +338,6 @@ class Hub:
                 if not parts:
                     dirty.append(peer)
                 parts.append(head + body)
-        if ends.any():
-            for slot, seq, bad in zip(slots[ends].tolist(), seqs[ends].tolist(),
-                                      overflowed[ends].tolist()):
-                self._end(streams[slot], seq - 1 if bad else seq, bad)
 
     def _end(self, stream: Stream, seq: int, overflowed: bool) -> None:
         """Tell every subscriber the stream is over, then drop it."""

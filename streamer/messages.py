@@ -225,6 +225,13 @@ def tick_bodies(seqs: np.ndarray, prices: np.ndarray, times: np.ndarray) -> list
             for s, p, t in zip(_texts(seqs), _texts(prices), _texts(times))]
 
 
+def ticks(heads: list[str], seqs: np.ndarray, prices: np.ndarray, times: np.ndarray,
+          ) -> list[str]:
+    """Whole tick events, each with its own subscription's head."""
+    return [f'{h}"seq":{s},"price":{p},"time":{t}}}'
+            for h, s, p, t in zip(heads, _texts(seqs), _texts(prices), _texts(times))]
+
+
 def _texts(values: np.ndarray) -> list[str]:
     """Each number of ``values`` as JSON text (the shortest text that reads back exactly)."""
     if not len(values):

@@ -336,3 +336,34 @@ def test_a_finite_stream_sends_end_and_tells_the_peer():
                                                                ("end", 2)]
     assert peer.ended == [5]
     assert hub.streams == 3
+
+
+def test_ticks_of_interleaved_private_streams_reach_exactly_their_own_connections():
+    import orjson as _orjson
+
+    from simulation import GBMParams as _Params
+    from simulation import path as _path
+    from streamer import messages as _messages
+    from streamer.config import ServerConfig as _Config
+    from streamer.session import Session as _Session
+    from tests.conftest import small_market as _market
+
+    now = 1_800_000_000.0
+    hub = Hub(_market(now), now, ring=100)
+    sessions = [_Session(hub, _Config(), now) for _ in range(3)]
+    for k in range(30):  # streams opened in turn by the three connections
+        sessions[k % 3].receive(_orjson.dumps({"op": "subscribe", "seed": k, "interval": 0.1,
+                                               "sigma": 0.2}).decode(), now)
+    for session in sessions:
+        session.parts.clear()
+    for step in range(1, 4):
+        hub.advance(now + 0.1 * step)
+    for index, session in enumerate(sessions):
+        events = _orjson.loads(_messages.frame(session.parts))
+        by_sub: dict[int, list[float]] = {}
+        for event in events:
+            by_sub.setdefault(event["sub"], []).append(event["price"])
+        assert sorted(by_sub) == list(range(1, 11))
+        for sub, prices in by_sub.items():
+            seed = (sub - 1) * 3 + index
+            assert prices == _path(_Params(70.0, 0.05, 0.2, 1.0), seed, 4)[1:].tolist()
