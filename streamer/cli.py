@@ -7,6 +7,7 @@ import asyncio
 import ipaddress
 import logging
 import os
+import resource
 import signal
 import sys
 
@@ -167,8 +168,20 @@ def is_loopback(host: str) -> bool:
         return host == "localhost"
 
 
+def raise_open_files_limit(wanted: int) -> None:
+    """Each connection is a file descriptor: lift the soft limit toward the hard one."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard == resource.RLIM_INFINITY else min(hard, max(soft, wanted))
+    if soft != resource.RLIM_INFINITY and soft < target:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target != resource.RLIM_INFINITY and target < wanted:
+        logger.warning("at most %d open files (ulimit -n); --max-connections %d cannot be "
+                       "reached", target, wanted - 64)
+
+
 async def serve(config: ServerConfig) -> int:
     """Run until SIGINT or SIGTERM; return the process exit status."""
+    raise_open_files_limit(config.max_connections + 64)
     server = StreamServer(config)
     await server.start()
     loop = asyncio.get_running_loop()
