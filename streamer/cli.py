@@ -174,7 +174,7 @@ def raise_open_files_limit(wanted: int) -> None:
     target = hard if hard == resource.RLIM_INFINITY else min(hard, max(soft, wanted))
     if soft != resource.RLIM_INFINITY and soft < target:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-    if target != resource.RLIM_INFINITY and target < wanted:
+    if target != resource.RLIM_INFINITY and target < wanted - 64:
         logger.warning("at most %d open files (ulimit -n); --max-connections %d cannot be "
                        "reached", target, wanted - 64)
 
