@@ -330,14 +330,18 @@ class Hub:
             if not subscribers:
                 continue
             self.ticks_routed += len(subscribers)
+            texts: dict[str, str] = {}  # one event text per sub number, shared by its holders
             for (peer, sub), head in subscribers.items():
+                text = texts.get(head)
+                if text is None:
+                    text = texts[head] = head + body
                 if peer.conflating:
-                    peer.conflate(sub, head + body)
+                    peer.conflate(sub, text)
                     continue
                 parts = peer.parts
                 if not parts:
                     dirty.append(peer)
-                parts.append(head + body)
+                parts.append(text)
 
     def _end(self, stream: Stream, seq: int, overflowed: bool) -> None:
         """Tell every subscriber the stream is over, then drop it."""

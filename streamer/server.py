@@ -19,6 +19,7 @@ import http
 import logging
 import re
 import socket
+import struct
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -28,6 +29,7 @@ from typing import Any
 
 import orjson
 from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
+from websockets.protocol import OPEN
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
@@ -168,32 +170,55 @@ class StreamServer:
         try:
             now = self._clock()
             self.metrics.lateness.observe(max(0.0, now - self.hub.next_due()))
+            frames: dict[str, bytes] = {}  # this instant's frames, by their one event
             for peer in self.hub.advance(now):
-                self._flush(peer)  # type: ignore[arg-type]  # the hub's peers are sessions
+                self._flush(peer, frames)  # type: ignore[arg-type]  # the hub's peers are sessions
             self._arm()
         except Exception as exc:  # a broken producer must stop the feed loudly, not hang it
             logger.critical("tick producer failed; closing the server", exc_info=True)
             self.failure = exc
             self.close()
 
-    def _flush(self, session: Session) -> None:
+    def _flush(self, session: Session, frames: dict[str, bytes] | None = None) -> None:
         """Write what the session gathered as one frame; past ``max_send_buffer`` bytes waiting
-        on the connection, start conflating its ticks instead."""
+        on the connection, start conflating its ticks instead.
+
+        ``frames`` caches, for one instant, the wire bytes of frames made of a single event:
+        every subscriber of a symbol with the same ``sub`` number gets the same bytes, built
+        once and written straight to each transport."""
         connection = self._connections.get(session)
         parts = session.parts
         if connection is None:
             parts.clear()
             return
         if parts:
-            data = messages.frame(parts)
+            if frames is not None and len(parts) == 1:
+                wire = frames.get(parts[0])
+                if wire is None:
+                    wire = frames[parts[0]] = text_frame(messages.frame(parts))
+            else:
+                wire = text_frame(messages.frame(parts))
             parts.clear()
-            broadcast([connection], data, text=True)
+            self._write(connection, wire)
             self.io.frames += 1
-            self.io.bytes += len(data)
+            self.io.bytes += len(wire)
         if (not session.conflating and connection.transport is not None
                 and connection.transport.get_write_buffer_size() > self.config.max_send_buffer):
             session.start_conflating(self._clock())
             self._lagging.add(session)
+
+    @staticmethod
+    def _write(connection: ServerConnection, wire: bytes) -> None:
+        """Write one complete WebSocket frame. With no extension negotiated (compression is
+        off) a server's text frame is fixed by RFC 6455, so the frame is built once and handed
+        to the transport directly, skipping the library's per-frame object. In order with the
+        library's own writes, which reach the same transport synchronously."""
+        if connection.protocol.state is not OPEN:
+            return
+        if connection.protocol.extensions:  # never, as configured; kept correct regardless
+            broadcast([connection], wire[_header_size(wire):], text=True)
+            return
+        connection.transport.write(wire)
 
     def _keep_house(self) -> None:
         """Resume or drop slow readers; log what was aggregated since the last warning."""
@@ -375,6 +400,21 @@ class StreamServer:
                 "frames_sent": self.io.frames,
                 "bytes_sent": self.io.bytes,
                 "errors": dict(self.hub.errors)}
+
+
+def text_frame(payload: bytes) -> bytes:
+    """A final, unmasked text frame (RFC 6455 section 5.2) carrying ``payload``."""
+    size = len(payload)
+    if size < 126:
+        return bytes((0x81, size)) + payload
+    if size < 65536:
+        return struct.pack("!BBH", 0x81, 126, size) + payload
+    return struct.pack("!BBQ", 0x81, 127, size) + payload
+
+
+def _header_size(wire: bytes) -> int:
+    length = wire[1] & 0x7F
+    return 2 if length < 126 else 4 if length == 126 else 10
 
 
 def _peer(connection: ServerConnection) -> str:

@@ -43,8 +43,8 @@ async def handler(ws) -> None:
         async for message in ws:
             op = json.loads(message)
             sub = len(tasks) + 1
-            if "symbol" in op:
-                start, mu, sigma, interval = SYMBOLS[op["symbol"]]
+            if "symbol" in op:  # the demo symbols, or any other name at 10 Hz
+                start, mu, sigma, interval = SYMBOLS.get(op["symbol"], (100.0, 0.05, 0.3, 0.1))
                 delta, seed = interval / 600, 1
             else:
                 start, mu, sigma = op.get("startPrice", 70.0), op.get("mu", 0.05), op.get("sigma", 0.3)

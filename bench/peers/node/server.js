@@ -38,7 +38,7 @@ function schedule(interval, tick) {  // absolute: no drift however late a callba
 }
 
 const symbols = new Map();  // name -> {subscribers: Map(ws -> sub), ...}
-for (const [name, [start, mu, sigma, interval]] of Object.entries(SYMBOLS)) {
+function addSymbol(name, [start, mu, sigma, interval]) {
   const state = { subscribers: new Map(), step: stepper(start, mu, sigma, interval / 600), price: start };
   state.seq = 0;
   state.time = 0;
@@ -57,7 +57,9 @@ for (const [name, [start, mu, sigma, interval]] of Object.entries(SYMBOLS)) {
     }
   });
   symbols.set(name, state);
+  return state;
 }
+for (const [name, spec] of Object.entries(SYMBOLS)) addSymbol(name, spec);
 
 const argv = process.argv.slice(2);
 const port = argv.includes("--port") ? Number(argv[argv.indexOf("--port") + 1]) : 0;
@@ -73,8 +75,8 @@ wss.on("connection", (ws) => {
     const sub = nextSub++;
     const now = Date.now() / 1000;
     if (op.symbol !== undefined) {
-      const state = symbols.get(op.symbol);
-      if (!state) return;
+      // the demo symbols, or any other name at 10 Hz
+      const state = symbols.get(op.symbol) ?? addSymbol(String(op.symbol), [100.0, 0.05, 0.3, 0.1]);
       state.subscribers.set(ws, sub);
       mine.push(state);
       ws.send(JSON.stringify([{ type: "subscribed", id: op.id ?? null, sub, symbol: op.symbol,
