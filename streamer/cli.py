@@ -1,4 +1,5 @@
-"""The ``streamer`` command: ``streamer serve`` runs the feed. Only this module reads flags."""
+"""The ``streamer`` command: ``serve`` runs the feed, ``tail`` prints it, ``load`` load-tests it.
+Only this module (and the commands' own argument modules) reads flags."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import resource
 import signal
 import sys
 
+from clients.load import cli as load_cli
 from simulation import MarketError
 from streamer import __version__, config as defaults
 from streamer.config import ServerConfig
@@ -140,6 +142,12 @@ def build_parser() -> argparse.ArgumentParser:
     private.add_argument("--periods", type=int, metavar="N", help="a finite stream of N ticks")
     tail.add_argument("--log-level", default="warning",
                       choices=["debug", "info", "warning", "error"], help="log verbosity")
+    load = commands.add_parser(
+        "load", help="load-test a server: N connections x M subscriptions, thresholds",
+        description="Open N connections with M subscriptions each against any server that "
+                    "speaks the protocol, measure delay, gaps and rates, and fail on thresholds.",
+        formatter_class=_Help)
+    load_cli.add_arguments(load)
     return parser
 
 
@@ -220,6 +228,8 @@ def main(argv: list[str] | None = None) -> int:
             return 1
     if args.command == "tail":
         return tail(args)
+    if args.command == "load":
+        return load_cli.run(args)
     return 2
 
 

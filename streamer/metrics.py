@@ -57,7 +57,8 @@ class ServerCollector:
         yield closes
         yield CounterMetricFamily("streamer_frames_sent", "WebSocket frames written.",
                                   value=io.frames)
-        yield CounterMetricFamily("streamer_bytes_sent", "Payload bytes written.", value=io.bytes)
+        yield CounterMetricFamily("streamer_bytes_sent", "Bytes of WebSocket frames written "
+                                  "(headers included).", value=io.bytes)
         gbm = CounterMetricFamily("streamer_gbm_requests", "/gbm requests, by HTTP status.",
                                   labels=["status"])
         for status, n in sorted(io.gbm.items()):
