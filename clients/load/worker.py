@@ -117,6 +117,7 @@ class Worker:
         ramp = asyncio.create_task(self._ramp(start))
         await self._sleep_until(hold_start)
         await self._ramp_finished()
+        await self._subscribes_answered(spec.connect_timeout)
         hold_end = max(hold_end, time.time() + spec.duration)
         self.in_hold = True
         self.open_min = self.open
@@ -171,6 +172,15 @@ class Worker:
         finally:
             for task in waits:
                 task.cancel()
+
+    async def _subscribes_answered(self, limit: float) -> None:
+        """Start the hold once the server has answered every subscribe sent (or after
+        ``limit`` seconds): rates over the hold then measure streams that all exist, not a
+        server still working through a burst of subscribes."""
+        deadline = time.time() + limit
+        while (time.time() < deadline and not self.stopping.is_set()
+               and any(c.sent and not c.closed.done() for c in self.connections)):
+            await asyncio.sleep(0.01)
 
     def _on_pipe(self) -> None:
         try:
