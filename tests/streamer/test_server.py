@@ -182,19 +182,15 @@ async def test_an_unknown_path_is_404_with_a_json_error(server):
     assert error.startswith("no such path '/nope'; try /ws, /gbm, ")  # the list of doors grows
 
 
-async def test_root_is_404_while_there_is_no_dashboard(server):
-    if (DASHBOARD / "index.html").is_file():
-        pytest.skip("clients/dashboard/index.html exists; / serves it")
-    status, _, _ = await http_get(http_url(server, "/"))
-    assert status == 404
-
-
-async def test_root_serves_the_dashboard_html_when_it_exists(server):
-    if not (DASHBOARD / "index.html").is_file():
-        pytest.skip("no clients/dashboard/index.html")
+async def test_root_serves_the_dashboard_html(server):
     status, headers, body = await http_get(http_url(server, "/"))
     assert (status, headers["Content-Type"]) == (200, "text/html; charset=utf-8")
     assert body == (DASHBOARD / "index.html").read_bytes()
+
+
+async def test_a_missing_static_file_is_404(server):
+    status, _, _ = await http_get(http_url(server, "/static/no-such-file.js"))
+    assert status == 404
 
 
 async def test_a_static_path_cannot_leave_the_dashboard_folder(server):

@@ -1,0 +1,113 @@
+// The private-stream form: turns its text fields into a subscribe operation, and shows errors
+// next to the field they name. Ranges are the server's to check (so what the page shows is the
+// server's own message); the page only refuses text that is not a number at all, since JSON
+// cannot carry it.
+
+import { PRIVATE_FIELDS } from "./stream.js";
+
+const NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
+const INTEGER = /^[-+]?\d+$/;
+const INTEGER_FIELDS = new Set(["seed", "periods"]);
+
+/**
+ * Read fields (name -> text) into [op, raw, errors]: blank fields are left out (the server's
+ * defaults apply); integers are sent as their digits (raw), so a seed above 2**53 stays exact.
+ */
+export function readFields(fields) {
+  const op = { op: "subscribe" };
+  const raw = {};
+  const errors = {};
+  for (const name of PRIVATE_FIELDS) {
+    const text = (fields[name] ?? "").trim();
+    if (text === "") continue;
+    if (INTEGER_FIELDS.has(name)) {
+      if (INTEGER.test(text)) raw[name] = text.replace(/^\+/, "").replace(/^(-?)0+(?=\d)/, "$1");
+      else errors[name] = `${name} must be a whole number, got ${JSON.stringify(text)}`;
+    } else if (NUMBER.test(text)) {
+      op[name] = Number(text);
+    } else {
+      errors[name] = `${name} must be a number, got ${JSON.stringify(text)}`;
+    }
+  }
+  return [op, raw, errors];
+}
+
+export class StreamForm {
+  /**
+   * @param {HTMLFormElement} form
+   * @param {(op: object, raw: object, fields: object) => void} onSubmit
+   */
+  constructor(form, onSubmit) {
+    this.form = form;
+    this.formError = form.querySelector("[data-error-for='form']");
+    form.addEventListener("submit", (event) => {
+      event.preventDefault();
+      this.clearErrors();
+      const fields = this.values();
+      const [op, raw, errors] = readFields(fields);
+      if (Object.keys(errors).length) {
+        for (const [field, message] of Object.entries(errors)) this.showError(field, message);
+        return;
+      }
+      onSubmit(op, raw, fields);
+    });
+    form.addEventListener("input", (event) => {
+      if (event.target.name) this.clearError(event.target.name);
+    });
+  }
+
+  values() {
+    const fields = {};
+    for (const name of PRIVATE_FIELDS) fields[name] = this.form.elements.namedItem(name).value;
+    return fields;
+  }
+
+  setValues(fields) {
+    for (const [name, value] of Object.entries(fields)) {
+      if (this.form.elements.namedItem(name)) this.form.elements.namedItem(name).value = value;
+    }
+  }
+
+  setBusy(busy) {
+    this.form.querySelector("button[type=submit]").disabled = busy;
+  }
+
+  /** Show a message by its field, or above the button when the field is not in the form. */
+  showError(field, message) {
+    const input = field ? this.form.elements.namedItem(field) : null;
+    const slot = input ? this.form.querySelector(`[data-error-for='${field}']`) : this.formError;
+    slot.textContent = message;
+    slot.hidden = false;
+    if (input) {
+      input.setAttribute("aria-invalid", "true");
+      input.closest(".field").classList.add("invalid");
+    }
+  }
+
+  /** An `error` event of the server: by its field when the form has that field. */
+  showServerError(event) {
+    const known = event.field && this.form.elements.namedItem(event.field);
+    const text = known ? event.message : `${event.code}: ${event.message}`;
+    this.showError(known ? event.field : null, text);
+    if (known) this.form.elements.namedItem(event.field).focus();
+  }
+
+  clearError(field) {
+    const slot = this.form.querySelector(`[data-error-for='${field}']`);
+    if (slot) {
+      slot.textContent = "";
+      slot.hidden = true;
+    }
+    const input = this.form.elements.namedItem(field);
+    if (input) {
+      input.removeAttribute("aria-invalid");
+      input.closest(".field").classList.remove("invalid");
+    }
+  }
+
+  clearErrors() {
+    for (const name of PRIVATE_FIELDS) this.clearError(name);
+    this.formError.textContent = "";
+    this.formError.hidden = true;
+  }
+}
