@@ -1,5 +1,5 @@
 """A minimal, fast WebSocket client: an :class:`asyncio.Protocol` with no coroutine, queue or
-task per message. Adapted from ``bench/rawws.py``.
+task per message. The benchmarks use it too (``bench/rawws.py``).
 
 It does what a receiving load client needs, and no more: the RFC 6455 opening handshake (with
 ``Sec-WebSocket-Accept`` checked), unmasked server frames and fragmented messages, masked client
