@@ -276,7 +276,8 @@ class Session:
             if cmd.from_seq is not None:
                 raise self._invalid(cmd, "fromSeq", "fromSeq resumes a stream, which needs the "
                                     "seed and t0 of its subscribed reply")
-            t0 = schedule.aligned_t0(now, interval)
+            # aligned a hair ahead, so that a new stream always starts at seq 0, its start price
+            t0 = schedule.aligned_t0(now + schedule.DUE_SLACK, interval)
         else:
             if cmd.seed is None:
                 raise self._invalid(cmd, "t0", "t0 names a stream only together with its seed")
@@ -284,7 +285,7 @@ class Session:
             if not 0 <= t0 <= now + schedule.DUE_SLACK:  # False for NaN too
                 raise self._invalid(cmd, "t0", f"t0 must be epoch seconds not in the future, got "
                                     f"{show(t0)}")
-        seq = schedule.current_seq(t0, interval, now)
+        seq = max(schedule.current_seq(t0, interval, now), 0)
         if cmd.periods is not None:
             seq = min(seq, cmd.periods - 1)
         if seq > config.max_catchup:

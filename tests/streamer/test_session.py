@@ -797,3 +797,13 @@ def test_any_json_message_is_answered_with_events_and_never_raises(message):
                                         "symbols", "unsubscribed", "tick", "end")
                           for e in events)
 
+
+
+def test_a_new_private_stream_starts_at_seq_0_even_a_hair_before_an_instant():
+    from streamer import schedule as _schedule
+    now = 1_800_000_000.005 - _schedule.DUE_SLACK / 2  # within the slack of the next instant
+    hub = Hub(small_market(now), now, ring=100)
+    session = Session(hub, ServerConfig(), now)
+    session.receive('{"op": "subscribe", "interval": 0.005, "seed": 7}', now)
+    ack = json.loads(messages.frame(session.parts))[0]
+    assert (ack["seq"], ack["price"]) == (0, 70.0)
