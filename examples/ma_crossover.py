@@ -118,6 +118,9 @@ def main(argv: list[str] | None = None) -> int:
                         quantity=args.quantity, count=args.count))
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # the reader went away (| head): not an error of ours
+        sys.stderr.close()
+        return 0
     except (FeedError, ValueError) as exc:  # cannot connect, unknown symbol, bad arguments
         print(f"ma_crossover: error: {exc}", file=sys.stderr)
         return 1

@@ -40,10 +40,11 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     serve = commands.add_parser(
-        "serve", help="run the server: WebSocket at /ws, GET /gbm and /healthz on one port",
-        description="Run the feed: the WebSocket protocol at /ws, the batch service at GET /gbm "
-                    "and GET /healthz, all on one port. Stop it with Ctrl-C or SIGTERM; clients "
-                    "get close code 1001.",
+        "serve", help="run the server: WebSocket /ws, the dashboard at /, GET /gbm, /healthz "
+                      "and /metrics, on one port",
+        description="Run the feed: the WebSocket protocol at /ws, the live dashboard at /, the "
+                    "batch service at GET /gbm, GET /healthz and GET /metrics (Prometheus), all "
+                    "on one port. Stop it with Ctrl-C or SIGTERM; clients get close code 1001.",
         formatter_class=_Help)
     serve.add_argument("--host", default=defaults.DEFAULT_HOST,
                        help="address to listen on (loopback only by default)")
@@ -95,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="seconds a connection may stay conflated before closing with 4008")
     serve.add_argument("--idle-timeout", type=float, default=defaults.DEFAULT_IDLE_TIMEOUT,
                        metavar="SECONDS", help="seconds a connection may stay without ever "
-                                               "subscribing (closed with 1008)")
+                                               "subscribing (closed with 1008); 0 disables")
     serve.add_argument("--token", default=None,
                        help="require ?token= or 'Authorization: Bearer' on every request but the "
                             "dashboard's files; unset, $STREAMER_TOKEN, else none")

@@ -497,7 +497,7 @@ class Dashboard {
       parts.push(every, `μ ${stream.params.mu} σ ${stream.params.sigma}`);
     }
     if (stream.t0 !== null) parts.push(`t0 ${clock(stream.t0)}`);
-    parts.push(`seq ${stream.lastSeq}`);
+    if (stream.lastSeq >= 0) parts.push(`seq ${stream.lastSeq}`);  // -1: nothing received yet
     const state = {
       ended: "ended", failed: `failed: ${stream.problem}`, waiting: "waiting for the connection",
       subscribing: "subscribing…", new: "subscribing…",
