@@ -4,6 +4,7 @@ phone widths in light and dark schemes (screenshots go to tests/artifacts/)."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import time
@@ -264,3 +265,15 @@ async def test_a_new_market_session_after_a_restart_restarts_the_chart(server_pr
     assert s["firstSeq"] <= 30 / 0.02 - 25  # a full window of the new session's history
     await until(page, "() => document.querySelector(\".card[data-key='symbol:FAST'] .card-sub\")"
                       ".textContent.includes('restarted 1×')")
+
+
+async def test_the_page_works_behind_a_token_and_an_origin_allow_list(server, open_page):
+    # a server that needs a token and allows one foreign origin: the page, served by the server
+    # itself, passes on the token of its own address and is its own origin
+    server.config = dataclasses.replace(server.config, token="pass-7",
+                                        allow_origins=("https://dashboards.example",))
+    page = await open_page(http_url(server, "/?symbols=BOLT&token=pass-7"))
+    await until(page, "() => dashboard.stream('symbol:BOLT').ticks >= 20")
+    s = await stream(page, "symbol:BOLT")
+    assert s["state"] == "live" and s["gaps"] == 0
+    assert server.io.refused[401] == 0 and server.io.refused[403] == 0
