@@ -7,10 +7,16 @@ import argparse
 import asyncio
 import ipaddress
 import logging
+import multiprocessing
 import os
+import queue
 import resource
 import signal
+import socket
 import sys
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any
 
 from clients.load import cli as load_cli
 from simulation import MarketError
@@ -103,6 +109,9 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--allow-origin", action="append", default=[], metavar="ORIGIN",
                        help="browser origin allowed to open /ws (repeatable); others get 403. "
                             "The server's own origin is always allowed; unset, any origin is")
+    serve.add_argument("--workers", type=int, default=1, metavar="N",
+                       help="server processes sharing the port; each computes the same market "
+                            "and serves a share of the connections (limits apply per process)")
     serve.add_argument("--ping-interval", type=float, default=defaults.DEFAULT_PING_INTERVAL,
                        metavar="SECONDS", help="seconds between keepalive pings")
     serve.add_argument("--ping-timeout", type=float, default=defaults.DEFAULT_PING_TIMEOUT,
@@ -165,7 +174,7 @@ def config_from_args(args: argparse.Namespace) -> ServerConfig:
         slow_consumer_timeout=args.slow_consumer_timeout,
         idle_timeout=args.idle_timeout if args.idle_timeout > 0 else None,
         token=args.token if args.token is not None else os.environ.get("STREAMER_TOKEN") or None,
-        allow_origins=tuple(args.allow_origin),
+        allow_origins=tuple(args.allow_origin), workers=args.workers,
         ping_interval=args.ping_interval, ping_timeout=args.ping_timeout,
     )
 
@@ -188,45 +197,113 @@ def raise_open_files_limit(wanted: int) -> None:
                        "reached", target, wanted - 64)
 
 
-async def serve(config: ServerConfig) -> int:
-    """Run until SIGINT or SIGTERM; return the process exit status."""
+async def serve(config: ServerConfig, ready: Callable[[int], None] | None = None) -> int:
+    """Run until SIGINT or SIGTERM; return the process exit status. Without ``ready``, print
+    the banner once listening; with it, report the port to the process that started this one."""
     raise_open_files_limit(config.max_connections + 64)
     server = StreamServer(config)
     await server.start()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):  # before the banner: it announces readiness
         loop.add_signal_handler(signum, server.close)
-    if config.token is None and not is_loopback(config.host):
+    if config.token is None and not is_loopback(config.host) and config.worker == 0:
         logger.warning("listening on %s with no token: anyone who can reach this address can "
                        "use the feed; set --token or STREAMER_TOKEN", config.host)
-    print(f"streamer {__version__}: ws://{config.host}:{server.port}/ws  "
-          f"http://{config.host}:{server.port}/  (Ctrl-C stops)", flush=True)
+    if ready is None:
+        print(banner(config, server.port), flush=True)
+    else:
+        ready(server.port)
     await server.wait_closed()
     logger.info("server stopped")
     return 1 if server.failure is not None else 0
 
 
+def banner(config: ServerConfig, port: int) -> str:
+    workers = f"{config.workers} workers; " if config.workers > 1 else ""
+    return (f"streamer {__version__}: ws://{config.host}:{port}/ws  "
+            f"http://{config.host}:{port}/  ({workers}Ctrl-C stops)")
+
+
+def run_serve(config: ServerConfig, ready: Callable[[int], None] | None = None) -> int:
+    """:func:`serve` in a fresh event loop, with its start-up errors as exit statuses."""
+    try:
+        return asyncio.run(serve(config, ready))
+    except MarketError as exc:
+        print(f"streamer: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"streamer: error: cannot listen on {config.host}:{config.port}: "
+              f"{exc.strerror}", file=sys.stderr)
+        return 1
+
+
+def run_workers(config: ServerConfig, log_level: str) -> int:
+    """``--workers N``: N server processes on one port (``SO_REUSEPORT``), each with the same
+    deterministic market; this process only starts them, forwards SIGINT and SIGTERM, and
+    returns the worst exit status."""
+    holder = None
+    port = config.port
+    if port == 0:  # pick the port once, for everyone: hold it, bound but not listening
+        holder = socket.socket(socket.AF_INET6 if ":" in config.host else socket.AF_INET)
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        holder.bind((config.host, 0))
+        port = holder.getsockname()[1]
+    context = multiprocessing.get_context("spawn")
+    ready = context.Queue()
+    workers = [context.Process(target=_worker, name=f"streamer-worker-{i}",
+                               args=(replace(config, port=port, worker=i), log_level, ready))
+               for i in range(config.workers)]
+
+    def stop(signum: int = signal.SIGTERM, frame: object = None) -> None:
+        for worker in workers:
+            if worker.is_alive():
+                os.kill(worker.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    for worker in workers:
+        worker.start()
+    listening = 0
+    while listening < len(workers):
+        try:
+            ready.get(timeout=0.1)
+            listening += 1
+        except queue.Empty:
+            if any(worker.exitcode is not None for worker in workers):
+                stop()  # one could not start: stop the others too
+                break
+    if holder is not None:
+        holder.close()
+    if listening == len(workers):
+        print(banner(config, port), flush=True)
+    for worker in workers:
+        worker.join()
+    return max((abs(w.exitcode or 0) for w in workers), default=0)
+
+
+def _worker(config: ServerConfig, log_level: str, ready: Any) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # until the loop's own handlers take over
+    configure_logging(log_level, f"w{config.worker} ")
+    sys.exit(run_serve(config, ready.put))
+
+
+def configure_logging(level: str, prefix: str = "") -> None:
+    logging.basicConfig(level=level.upper(),
+                        format=f"%(asctime)s {prefix}%(levelname)s %(name)s: %(message)s")
+    if level != "debug":  # the library's per-request lines repeat our own
+        logging.getLogger("streamer.websockets").setLevel(logging.WARNING)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    if args.log_level != "debug":  # the library's per-request lines repeat our own
-        logging.getLogger("streamer.websockets").setLevel(logging.WARNING)
+    configure_logging(args.log_level)
     if args.command == "serve":
         try:
             config = config_from_args(args)
         except ValueError as exc:
             print(f"streamer: error: {exc}", file=sys.stderr)
             return 2
-        try:
-            return asyncio.run(serve(config))
-        except MarketError as exc:
-            print(f"streamer: error: {exc}", file=sys.stderr)
-            return 2
-        except OSError as exc:
-            print(f"streamer: error: cannot listen on {config.host}:{config.port}: "
-                  f"{exc.strerror}", file=sys.stderr)
-            return 1
+        return run_workers(config, args.log_level) if config.workers > 1 else run_serve(config)
     if args.command == "tail":
         return tail(args)
     if args.command == "load":

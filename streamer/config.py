@@ -69,6 +69,13 @@ class ServerConfig:
     """Largest client message answered; a larger one gets ``limit_exceeded`` (bytes)."""
     max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
     """Largest client frame read at all; a larger one closes the connection with 1009 (bytes)."""
+    workers: int = 1
+    """Server processes sharing the port (``SO_REUSEPORT``). The market is deterministic, so
+    every process computes the same ticks; each takes a share of the connections and writes
+    their frames, which spreads the per-frame system calls over the cores. ``/healthz`` and
+    ``/metrics`` describe the process that answered."""
+    worker: int = 0
+    """This process's number among ``workers`` (set by the command line)."""
     ping_interval: float | None = DEFAULT_PING_INTERVAL
     """Seconds between WebSocket pings the server sends; ``None`` disables them."""
     ping_timeout: float | None = DEFAULT_PING_TIMEOUT
@@ -127,5 +134,8 @@ class ServerConfig:
                              f"{self.slow_consumer_timeout}")
         if self.token is not None and not self.token:
             raise ValueError("token must not be empty")
+        if not 1 <= self.workers <= 64 or not 0 <= self.worker < self.workers:
+            raise ValueError(f"workers must be 1..64 and worker 0..workers-1, got "
+                             f"{self.workers} and {self.worker}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be 0..65535, got {self.port}")

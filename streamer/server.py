@@ -114,6 +114,7 @@ class StreamServer:
             ping_timeout=self.config.ping_timeout,
             close_timeout=CLOSE_TIMEOUT,
             logger=_library_logger,
+            reuse_port=self.config.workers > 1 or None,
         )
         self._arm()
         self._warned = now
@@ -397,6 +398,7 @@ class StreamServer:
         """Headline figures, as ``/healthz`` reports them."""
         assert self.hub is not None
         return {"status": "ok", "version": __version__,
+                "worker": self.config.worker, "workers": self.config.workers,
                 "uptime": round(self._clock() - self._started, 3),
                 "connections": len(self._connections),
                 "subscriptions": self.hub.subscriptions,
