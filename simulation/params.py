@@ -7,6 +7,7 @@ year has :data:`TRADING_DAYS_PER_YEAR` of them, so one step is ``dt = delta / 25
 from __future__ import annotations
 
 import math
+import secrets
 from dataclasses import dataclass
 
 from simulation.errors import ParamError
@@ -23,6 +24,8 @@ SIGMA_MAX = 10.0
 DELTA_MAX = 2520.0  # ten trading years per step
 
 SEED_MAX = 2**64 - 1
+#: Seeds picked for a caller who gave none stay below 2**53, so JavaScript can echo them exactly.
+PICKED_SEED_BOUND = 2**53
 
 
 def show(value: object, limit: int = 40) -> str:
@@ -53,6 +56,14 @@ def check_seed(value: object, field: str = "seed") -> int:
         raise ParamError(field, value,
                          f"{field} must be an integer from 0 to 2**64-1, got {show(value)}")
     return value
+
+
+def pick_seed() -> int:
+    """A fresh seed from the operating system's entropy, below :data:`PICKED_SEED_BOUND`.
+
+    Only a seed is drawn here; every price still comes from the generator that seed names.
+    """
+    return secrets.randbelow(PICKED_SEED_BOUND)
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import math
 import re
-import secrets
 from urllib.parse import parse_qs
 
 import numpy as np
 import orjson
 
 from simulation import GBMParams, ParamError, path
-from simulation.params import check_seed, show
+from simulation.params import check_seed, pick_seed, show
 
 REQUIRED = ("periods", "startPrice", "mu", "sigma", "delta")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
 _NUMBER = re.compile(r"[+-]?(?:(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|nan|inf|infinity)",
                      re.IGNORECASE)
-_PICKED_SEED_BOUND = 2**53
 
 
 class BadQuery(ValueError):
@@ -55,7 +53,7 @@ def _compute(query: str, max_periods: int) -> tuple[np.ndarray, int]:
     try:
         params = GBMParams(*(_number(args, name) for name in REQUIRED[1:]))
         seed = (check_seed(_integer(args, "seed")) if "seed" in args
-                else secrets.randbelow(_PICKED_SEED_BOUND))
+                else pick_seed())
     except ParamError as exc:
         raise BadQuery(exc.message) from None
     prices = path(params, seed, periods)

@@ -177,10 +177,6 @@ class Hub:
             raise ValueError(f"ticks {first}..{seq} of {stream.symbol} are not kept")
         return self._ring[row, np.arange(first, seq + 1) % self._ring_size]
 
-    @property
-    def ring_size(self) -> int:
-        return self._ring_size
-
     # --- subscribers --------------------------------------------------------------------------
 
     def attach(self, stream: Stream, peer: Peer, sub: int) -> None:

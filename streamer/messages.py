@@ -12,7 +12,6 @@ subscription (``{"type":"tick","sub":3,``) and a ``body`` formatted once per str
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -215,7 +214,7 @@ def tick_head(sub: int) -> str:
 
 def tick_body(seq: int, price: float, time: float) -> str:
     """The part of a tick event shared by every subscriber of the stream."""
-    return f'"seq":{seq},"price":{_number_text(price)},"time":{time!r}}}'
+    return tick_bodies(np.array([seq]), np.array([price]), np.array([time]))[0]
 
 
 def tick_bodies(seqs: np.ndarray, prices: np.ndarray, times: np.ndarray) -> list[str]:
@@ -242,9 +241,3 @@ def _texts(values: np.ndarray) -> list[str]:
 def frame(parts: list[str]) -> bytes:
     """A server frame: a JSON array of already-encoded events."""
     return ("[" + ",".join(parts) + "]").encode()
-
-
-def _number_text(value: float) -> str:
-    # repr() is the shortest text that reads back to the same double, as JSON needs; a price
-    # is finite by construction (streams that overflow are ended), so this guard is cold.
-    return repr(value) if math.isfinite(value) else "null"

@@ -6,8 +6,8 @@
 * The timer: one callback, armed for the hub's next instant, steps every due stream and writes
   one frame per connection. There is no task or sleep per subscription.
 
-Writes use :func:`websockets.asyncio.server.broadcast` with one connection: a synchronous write
-of bytes that are already encoded, which keeps frames in the order they were produced.
+Writes are synchronous: each frame, encoded once, goes straight to its connection's transport
+(see :meth:`StreamServer._write`), which keeps frames in the order they were produced.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from urllib.parse import parse_qs
 from typing import Any
 
 import orjson
-from websockets.asyncio.server import Server, ServerConnection, broadcast, serve
+from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.protocol import OPEN
 from websockets.datastructures import Headers
 from websockets.exceptions import ConnectionClosed
@@ -225,16 +225,13 @@ class StreamServer:
 
     @staticmethod
     def _write(connection: ServerConnection, wire: bytes) -> None:
-        """Write one complete WebSocket frame. With no extension negotiated (compression is
-        off) a server's text frame is fixed by RFC 6455, so the frame is built once and handed
-        to the transport directly, skipping the library's per-frame object. In order with the
-        library's own writes, which reach the same transport synchronously."""
-        if connection.protocol.state is not OPEN:
-            return
-        if connection.protocol.extensions:  # never, as configured; kept correct regardless
-            broadcast([connection], wire[_header_size(wire):], text=True)
-            return
-        connection.transport.write(wire)
+        """Write one complete WebSocket frame. ``serve()`` is called with ``compression=None``,
+        so no extension is ever negotiated and a server's text frame is fixed by RFC 6455: the
+        frame is built once and handed to the transport directly, skipping the library's
+        per-frame object. In order with the library's own writes, which reach the same
+        transport synchronously."""
+        if connection.protocol.state is OPEN:
+            connection.transport.write(wire)
 
     def _keep_house(self) -> None:
         """Resume or drop slow readers; log what was aggregated since the last warning."""
@@ -428,11 +425,6 @@ def text_frame(payload: bytes) -> bytes:
     if size < 65536:
         return struct.pack("!BBH", 0x81, 126, size) + payload
     return struct.pack("!BBQ", 0x81, 127, size) + payload
-
-
-def _header_size(wire: bytes) -> int:
-    length = wire[1] & 0x7F
-    return 2 if length < 126 else 4 if length == 126 else 10
 
 
 def _peer(connection: ServerConnection) -> str:

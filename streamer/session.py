@@ -8,23 +8,18 @@ drains into one frame. Bad input becomes an ``error`` event; no exception escape
 from __future__ import annotations
 
 import math
-import secrets
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from simulation import GBMParams, ParamError
-from simulation.params import check_seed, show
+from simulation.params import check_seed, pick_seed, show
 from streamer import messages, schedule
 from streamer.config import (CATCHUP_STEPS_PER_OP, DEFAULT_DELTA, DEFAULT_INTERVAL, DEFAULT_MU, DEFAULT_SIGMA,
                              DEFAULT_START_PRICE, ServerConfig)
 from streamer.errors import ProtocolError
 from streamer.hub import Hub, Stream
-
-#: Seeds the server picks stay below 2**53 so that JavaScript clients can echo them exactly.
-PICKED_SEED_BOUND = 2**53
-
 
 @dataclass(eq=False, slots=True)
 class Subscription:
@@ -260,7 +255,7 @@ class Session:
         try:
             params = GBMParams(model["startPrice"], model["mu"], model["sigma"], model["delta"])
             seed = (check_seed(cmd.seed) if cmd.seed is not None
-                    else secrets.randbelow(PICKED_SEED_BOUND))
+                    else pick_seed())
         except ParamError as exc:
             raise self._invalid(cmd, exc.field, exc.message) from None
         interval = DEFAULT_INTERVAL if cmd.interval is None else cmd.interval

@@ -19,7 +19,8 @@ from simulation import GBMParams, path
 from streamer import messages, schedule
 from streamer.config import ServerConfig
 from streamer.hub import Hub
-from streamer.session import PICKED_SEED_BOUND, Session
+from simulation.params import PICKED_SEED_BOUND
+from streamer.session import Session
 from tests.conftest import small_market
 
 NOW = 1_764_412_345.25
