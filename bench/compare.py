@@ -184,7 +184,7 @@ def flask_point(duration: float) -> Point:
 
 def ramp(scenario: str, levels: list, servers: list[str], duration: float) -> list[Point]:
     points: list[Point] = []
-    failed: dict[str, int] = {name: 0 for name in servers}
+    failed: dict[str, int] = dict.fromkeys(servers, 0)
     for n, level in enumerate(levels):
         order = servers[n % len(servers):] + servers[:n % len(servers)]  # alternate who goes first
         for server in order:
@@ -305,7 +305,7 @@ def publish(points: list[Point], memory: str, simulation: str, gbm: str, servers
 def replot() -> None:
     """Rewrite the tables and the plot from the last run's results (bench/out)."""
     saved = json.loads(RESULTS.read_text())
-    points = [Point(**{k: v for k, v in p.items()}) for p in saved["points"]]
+    points = [Point(**dict(p.items())) for p in saved["points"]]
     publish(points, saved["memory"], saved["simulation"], saved["gbm"], saved["servers"],
             saved["duration"], saved["quick"], saved["finished"])
 

@@ -185,7 +185,7 @@ async def phase(browser: Any, name: str, url: str | None, args: argparse.Namespa
     perf_end = await page.evaluate("dashboard.perf()") if dashboard else None
     streams = await page.evaluate("dashboard.streams()") if dashboard else []
     heap_end = await heap_after_gc(cdp)
-    pss = {kind: 0 for kind in set(procs.values())}
+    pss = dict.fromkeys(set(procs.values()), 0)
     for pid, kind in procs.items():
         pss[kind] += pss_bytes(pid)
 

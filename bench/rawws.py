@@ -11,7 +11,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from clients.load.wsclient import WebSocketClient, open_connection  # noqa: E402
+from clients.load.wsclient import WebSocketClient, open_connection
 
 OnMessage = Callable[[bytes, float], None]
 

@@ -24,7 +24,7 @@ from simulation import GBMParams, StreamBank, path
 PARAMS = GBMParams(70.0, 0.05, 0.3, 1.0)
 
 
-def best_of(runs: int, work) -> float:  # noqa: ANN001 - a callable
+def best_of(runs: int, work) -> float:
     timings = []
     for _ in range(runs):
         start = time.perf_counter()

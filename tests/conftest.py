@@ -122,6 +122,6 @@ def server_process() -> Iterator[type[ServerProcess]]:
         proc.stop()
 
 
-async def wait_for(awaitable, seconds: float = 5.0):  # noqa: ANN001 - any awaitable
+async def wait_for(awaitable, seconds: float = 5.0):
     """``asyncio.wait_for`` with a scaled timeout."""
     return await asyncio.wait_for(awaitable, timeout(seconds))

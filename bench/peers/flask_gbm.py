@@ -20,7 +20,7 @@ rng = np.random.default_rng()
 
 
 @app.route("/gbm")
-def gbm():  # noqa: ANN201 - a Flask view
+def gbm():
     args = request.args
     periods = int(args.get("periods"))
     start_price = float(args.get("startPrice"))

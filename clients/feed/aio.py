@@ -616,8 +616,7 @@ class Feed:
             return
         loop = asyncio.get_running_loop()
         answered: asyncio.Future[Any] = loop.create_future()
-        sent = self._protocol.remove(
-            sub._state, lambda reply: answered.done() or answered.set_result(reply))
+        sent = self._protocol.remove(sub._state, _resolve(answered))
         if not sub._acked_ok:
             sub._failed(FeedClosed(f"{sub} was unsubscribed before the server answered"))
         if sent:
@@ -651,8 +650,7 @@ class Feed:
             self._demand.set()
             await asyncio.wait_for(self._up.wait(), max(0.0, deadline - loop.time()))
             answered: asyncio.Future[Any] = loop.create_future()
-            op_id = self._protocol.request(
-                op, lambda reply: answered.done() or answered.set_result(reply))
+            op_id = self._protocol.request(op, _resolve(answered))
             self._wake_writer.set()
             try:
                 reply = await asyncio.wait_for(answered, max(0.0, deadline - loop.time()))
@@ -803,6 +801,14 @@ class Feed:
         for merge in list(self._merges):
             merge._inbox.close(error)
         self._subs.clear()
+
+
+def _resolve(future: asyncio.Future[Any]) -> Callable[[Any], None]:
+    """A reply callback that resolves ``future`` with the first reply and ignores later ones."""
+    def resolve(reply: Any) -> None:
+        if not future.done():
+            future.set_result(reply)
+    return resolve
 
 
 def _reason(exc: BaseException) -> str:

@@ -46,7 +46,11 @@ _PUBLIC = {
     "parse_duration": "units",
 }
 
-__all__ = sorted(_PUBLIC)
+__all__ = [
+    "LoadError", "SpecError", "WorkerError", "LiveStatus", "arun_load", "run_load", "LoadSpec",
+    "ProtocolSubscriber", "Subscriber", "Summary", "WorkerSummary", "Threshold",
+    "ThresholdResult", "parse_duration",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -13,6 +13,7 @@ from clients.errors import (ArgumentError, ConnectError, ConnectionLost, FeedClo
 from clients.feed import Backoff, BlockingFeed, Feed, Tick, aio
 from tests.clients.fake import SYMBOLS, FakeServer, FakeTransport, prices
 from tests.conftest import wait_for
+import itertools
 
 URL = "ws://fake/ws"
 FAST = Backoff(initial=0.0, maximum=0.0)
@@ -194,7 +195,7 @@ async def test_with_fill_gaps_off_conflated_ticks_are_skipped_and_counted():
         sub = await client.subscribe(seed=7)
         ticks = await wait_for(take(sub, 60))
     seqs = [t.seq for t in ticks]
-    jumps = sum(b - a - 1 for a, b in zip(seqs, seqs[1:]))
+    jumps = sum(b - a - 1 for a, b in itertools.pairwise(seqs))
     assert jumps > 0 and seqs == sorted(set(seqs))
     assert sub.stats.skipped >= jumps and sub.stats.refetches == 0
     assert "unsubscribe" not in [op["op"] for op in transport.server.ops]

@@ -185,7 +185,7 @@ def test_a_private_stream_resumes_with_its_params_seed_t0_and_the_next_seq():
 
 def test_a_symbol_resumes_with_its_symbol_t0_and_the_next_seq():
     protocol = connected()
-    _, owner = subscribe(protocol, symbol="ACME")
+    _, _owner = subscribe(protocol, symbol="ACME")
     sent(protocol)
     protocol.receive(frame(ack(1, 1, seq=50, symbol="ACME", t0=0.0)))
     protocol.connection_lost(ConnectionError())  # type: ignore[arg-type]
@@ -238,7 +238,7 @@ def test_lagging_replaces_the_subscription_by_a_resume_from_the_next_seq():
     protocol.receive(frame({"type": "unsubscribed", "id": 2, "sub": 1}, tick(1, 15),
                            ack(3, 2, seq=15), *[tick(2, k) for k in range(2, 16)]))
     protocol.receive(frame(tick(2, 16)))
-    assert owner.seqs == list(range(0, 17))
+    assert owner.seqs == list(range(17))
     assert (state.lagging, state.refetches) == (1, 1)
 
 
@@ -277,7 +277,7 @@ def test_a_full_queue_pauses_the_subscription_until_it_is_drained():
 
 def test_a_paused_subscription_is_not_resumed_by_a_new_connection_before_it_drains():
     protocol = connected()
-    state, owner = subscribe(protocol, capacity=1, seed=7)
+    _state, owner = subscribe(protocol, capacity=1, seed=7)
     protocol.receive(frame(ack(1, 1, seq=0), tick(1, 1)))
     protocol.connection_lost(ConnectionError())  # type: ignore[arg-type]
     protocol.connection_made()

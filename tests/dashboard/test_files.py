@@ -69,5 +69,5 @@ def test_vendored_uplot_is_the_pinned_version_with_its_licence():
 
 
 def test_a_missing_chromium_fails_with_how_to_install_it(tmp_path):
-    with pytest.raises(pytest.fail.Exception, match="chromium is missing.*apt-get install"):
+    with pytest.raises(pytest.fail.Exception, match=r"chromium is missing.*apt-get install"):
         chromium_path(tmp_path / "chromium")

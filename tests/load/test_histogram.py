@@ -10,14 +10,14 @@ from clients.load import histogram
 from clients.load.names import TREND_STATS
 
 
-def values_per_call(seconds: np.ndarray):  # noqa: ANN201 - an HdrHistogram
+def values_per_call(seconds: np.ndarray):
     hist = histogram.new_histogram()
     for value in seconds:
         hist.record_value(min(max(0, round(value * 1e6)), histogram.HIGHEST_US))
     return hist
 
 
-def counts(hist) -> list[int]:  # noqa: ANN001
+def counts(hist) -> list[int]:
     return [hist.get_count_at_index(i) for i in range(hist.counts_len)]
 
 

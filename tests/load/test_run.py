@@ -24,7 +24,7 @@ from tests.conftest import ROOT, timeout, wait_for, ws_url
 from tests.load.peers import BareSubscriber
 
 
-async def until(predicate, seconds: float = 5.0) -> None:  # noqa: ANN001
+async def until(predicate, seconds: float = 5.0) -> None:
     async def poll() -> None:
         while not predicate():
             await asyncio.sleep(0.01)
@@ -45,7 +45,7 @@ async def run_cli(*args: str, seconds: float = 30.0) -> tuple[int, str, str]:
     return proc.returncode, out.decode(), err.decode()
 
 
-async def test_the_counts_equal_what_the_server_sent(server) -> None:  # noqa: ANN001
+async def test_the_counts_equal_what_the_server_sent(server) -> None:
     spec = LoadSpec(ws_url(server), connections=6, subscriptions=4, duration=1.0,
                     ramp_rate=50.0, workers=2,
                     subscriber=ProtocolSubscriber(kind="mix", symbols=("ACME", "BOLT"),
@@ -77,7 +77,7 @@ async def test_the_counts_equal_what_the_server_sent(server) -> None:  # noqa: A
     assert summary.ok and not summary.interrupted
 
 
-async def test_a_failed_threshold_exits_99_and_names_it(server,  # noqa: ANN001
+async def test_a_failed_threshold_exits_99_and_names_it(server,
                                                         tmp_path: Path) -> None:
     report = tmp_path / "load.json"
     code, out, err = await run_cli("--url", ws_url(server), "-c", "2", "-s", "2", "-d", "1s",
@@ -95,7 +95,7 @@ async def test_a_failed_threshold_exits_99_and_names_it(server,  # noqa: ANN001
     assert data["metrics"]["ticks_received"]["count"] > 0
 
 
-async def test_passing_thresholds_exit_0_with_json_on_standard_output(server) -> None:  # noqa
+async def test_passing_thresholds_exit_0_with_json_on_standard_output(server) -> None:
     code, out, err = await run_cli("--url", ws_url(server), "-c", "2", "-d", "1s", "-w", "1",
                                    "--interval", "20ms", "--max-gaps", "0", "--max-errors", "0",
                                    "--threshold", "ticks_received.count>0", "--json", "-")
@@ -111,7 +111,7 @@ async def test_bad_arguments_exit_2_with_the_reason() -> None:
     assert "streamer load: error: --max-p99: threshold 'tick_delay.p99<=50' needs a unit" in err
 
 
-async def test_subscribe_errors_are_counted_by_code(server) -> None:  # noqa: ANN001
+async def test_subscribe_errors_are_counted_by_code(server) -> None:
     spec = LoadSpec(ws_url(server), connections=2, subscriptions=2, duration=0.5, workers=1,
                     subscriber=ProtocolSubscriber(kind="shared", symbols=("NOPE", "ACME")),
                     thresholds=(Threshold.parse("errors==0"),))
@@ -166,11 +166,11 @@ def _start_naive() -> _Naive:
     return _Naive()
 
 
-async def test_a_server_that_goes_away_is_measured_and_ends_the_run_early(server) -> None:  # noqa
+async def test_a_server_that_goes_away_is_measured_and_ends_the_run_early(server) -> None:
     ticking = asyncio.Event()
     loop = asyncio.get_running_loop()
 
-    def progress(status) -> None:  # noqa: ANN001 - called in the coordinator's thread
+    def progress(status) -> None:
         if status.counters.get("ticks_received", 0) > 0:
             loop.call_soon_threadsafe(ticking.set)
 
@@ -201,7 +201,7 @@ async def test_a_server_that_is_not_there_gives_failed_connects() -> None:
     assert exit_status(summary) == 1
 
 
-async def test_cancelling_a_run_stops_its_workers(server) -> None:  # noqa: ANN001
+async def test_cancelling_a_run_stops_its_workers(server) -> None:
     started = asyncio.Event()
     loop = asyncio.get_running_loop()
     spec = LoadSpec(ws_url(server), connections=2, duration=60.0, workers=1,

@@ -30,12 +30,12 @@ def result(index: int, ticks: int, delays: list[float], cpu: float = 0.2,
                     ws_connect_failed=0, ws_closes=2, ws_closes_unexpected=0, ticks_early=0)
     start = {**counters, "ticks_received": ticks // 4}
     end = {**counters, "ticks_received": ticks // 4 + 2000}
-    base = dict(worker=index, pid=1000 + index, connections=2, counters=counters,
-                hold_start=start, hold_end=end, hold=hold, errors={}, closes={1000: 2},
-                connect_failures={}, tick_delay=encoded(delays), ws_connecting=encoded([0.001]),
-                subscribe_duration=encoded([]), open_at_hold_end=2, open_min=2, open_max=2,
-                cpu_seconds=cpu * 4.0, wall_seconds=4.0, cpu_hold=cpu, cpu_peak=cpu,
-                loop_lag_max=0.001)
+    base = {"worker": index, "pid": 1000 + index, "connections": 2, "counters": counters,
+                "hold_start": start, "hold_end": end, "hold": hold, "errors": {}, "closes": {1000: 2},
+                "connect_failures": {}, "tick_delay": encoded(delays), "ws_connecting": encoded([0.001]),
+                "subscribe_duration": encoded([]), "open_at_hold_end": 2, "open_min": 2, "open_max": 2,
+                "cpu_seconds": cpu * 4.0, "wall_seconds": 4.0, "cpu_hold": cpu, "cpu_peak": cpu,
+                "loop_lag_max": 0.001}
     base.update(fields)
     return WorkerResult(**base)  # type: ignore[arg-type]
 

@@ -46,7 +46,7 @@ class Recorder(WebSocketClient):
         self.messages: list[bytes] = []
         self.opened.set_result(None)
 
-    def on_message(self, payload, now) -> None:  # noqa: ANN001
+    def on_message(self, payload, now) -> None:
         self.messages.append(bytes(payload))
 
 

@@ -179,7 +179,7 @@ def test_the_extension_is_matched_without_regard_to_case(tmp_path: Path) -> None
 
 def test_symbols_keep_the_order_of_the_file(tmp_path: Path) -> None:
     names = ["ZULU", "ALPHA", "MIKE"]
-    market = load_market(write_json(tmp_path, {"symbols": {n: ACME for n in names}}), NOW)
+    market = load_market(write_json(tmp_path, {"symbols": dict.fromkeys(names, ACME)}), NOW)
 
     assert [spec.symbol for spec in market.symbols] == names
 

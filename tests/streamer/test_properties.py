@@ -28,7 +28,7 @@ FIELDS = ["op", "id", "symbol", "startPrice", "mu", "sigma", "delta", "interval"
 OPS = ["subscribe", "unsubscribe", "list", "symbols", "ping"]
 scalars = (st.none() | st.booleans() | st.integers(-2**70, 2**70)
            | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=80)
-           | st.sampled_from(OPS + ["ACME", "BOLT", "SLOW", "gbm"]))
+           | st.sampled_from([*OPS, "ACME", "BOLT", "SLOW", "gbm"]))
 json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
                            | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
 operations = st.fixed_dictionaries(

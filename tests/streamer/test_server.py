@@ -241,11 +241,11 @@ async def test_ping_gets_pong(server):
     assert isinstance(pong["time"], float)
 
 
-def oversize(server) -> str:  # noqa: ANN001 - the server fixture
+def oversize(server) -> str:
     return '{"op": "ping", "id": 1}'.ljust(server.config.max_message_bytes + 1)
 
 
-def oversize_utf8(server) -> str:  # noqa: ANN001
+def oversize_utf8(server) -> str:
     # over the limit in UTF-8 bytes (what travels), under it in characters
     symbol = "é" * (server.config.max_message_bytes // 2 + 1)
     return json.dumps({"op": "subscribe", "symbol": symbol}, ensure_ascii=False)

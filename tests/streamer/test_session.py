@@ -331,7 +331,7 @@ def answer(client: Client, raw: str) -> dict[str, Any]:
     """The one event answering ``raw``; an exception out of the session fails the test."""
     try:
         [event] = client.send(raw)
-    except Exception as exc:  # noqa: BLE001 - whatever escapes is the bug
+    except Exception as exc:
         pytest.fail(f"session.receive raised {type(exc).__name__}: {exc}")
     return event
 
