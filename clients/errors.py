@@ -22,6 +22,8 @@ Exception tree::
     │                            not help); ``code`` and ``reason`` of the close
     ├── TicksLost                ticks the server can no longer replay (``first``..``last``);
     │                            the subscription goes on after the gap
+    ├── StreamRestarted          the stream could not be continued (a new market session):
+    │                            it starts over with a new ``t0``; seq numbering restarts
     ├── ProtocolViolation        THE SERVER broke the wire contract (a frame that is not a
     │                            JSON array of events, an event without its fields)
     └── FeedClosed               the feed was closed by the application; no more operations
@@ -32,7 +34,8 @@ words, which already name the field and the value.
 
 from __future__ import annotations
 
-from typing import Any
+from wire import events
+from wire.names import ErrorCode
 
 
 class FeedError(Exception):
@@ -49,7 +52,7 @@ class ArgumentError(FeedError, ValueError):
 
 
 class ServerError(FeedError):
-    """The server answered an operation with an ``error`` event (PROTOCOL.md section 5)."""
+    """The server answered an operation with an ``error`` event (docs/protocol.md, "Errors")."""
 
     def __init__(self, code: str, message: str, field: str | None = None,
                  id: int | str | None = None) -> None:
@@ -67,11 +70,10 @@ class ServerError(FeedError):
         return f"{self.code}{where}: {self.message}"
 
     @classmethod
-    def from_event(cls, event: dict[str, Any]) -> ServerError:
+    def of(cls, event: events.Error) -> ServerError:
         """The exception of the right class for an ``error`` event."""
-        code = str(event.get("code"))
-        kind = _BY_CODE.get(code, ServerError)
-        return kind(code, str(event.get("message", "")), event.get("field"), event.get("id"))
+        kind = _BY_CODE.get(event.code, ServerError)
+        return kind(event.code, event.message, event.field, event.id)
 
 
 class BadRequest(ServerError):
@@ -99,13 +101,13 @@ class RateLimited(ServerError):
 
 
 _BY_CODE: dict[str, type[ServerError]] = {
-    "bad_json": BadRequest,
-    "bad_request": BadRequest,
-    "invalid_params": InvalidParams,
-    "unknown_symbol": UnknownSymbol,
-    "unknown_subscription": UnknownSubscription,
-    "limit_exceeded": LimitExceeded,
-    "rate_limited": RateLimited,
+    ErrorCode.BAD_JSON: BadRequest,
+    ErrorCode.BAD_REQUEST: BadRequest,
+    ErrorCode.INVALID_PARAMS: InvalidParams,
+    ErrorCode.UNKNOWN_SYMBOL: UnknownSymbol,
+    ErrorCode.UNKNOWN_SUBSCRIPTION: UnknownSubscription,
+    ErrorCode.LIMIT_EXCEEDED: LimitExceeded,
+    ErrorCode.RATE_LIMITED: RateLimited,
 }
 
 
@@ -158,6 +160,25 @@ class TicksLost(FeedError):
                          f"{': ' + cause if cause else ''}")
         self.subscription = subscription
         self.first = first
+        self.last = last
+
+
+class StreamRestarted(FeedError):
+    """The stream of a subscription could not be continued and started over: a symbol's
+    market session changed (a new ``t0``, so its seq numbers name other ticks), or a private
+    stream is too old for the server to catch up. Seqs after ``last`` of the old stream are
+    not delivered; the new stream starts at its current tick.
+
+    It is raised once by the subscription's iterator; iterating again continues with the new
+    stream (``subscription.t0`` is then ``new_t0``).
+    """
+
+    def __init__(self, subscription: object, old_t0: float, new_t0: float, last: int) -> None:
+        super().__init__(f"{subscription} started over: t0 {old_t0!r} became {new_t0!r} after "
+                         f"seq {last}")
+        self.subscription = subscription
+        self.old_t0 = old_t0
+        self.new_t0 = new_t0
         self.last = last
 
 

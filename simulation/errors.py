@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
+from wire.errors import FieldError
+
 
 class SimulationError(Exception):
     """Base class of every error the ``simulation`` package raises."""
 
 
-class ParamError(SimulationError, ValueError):
+class ParamError(SimulationError, FieldError):
     """A model parameter is out of its domain.
 
     ``field`` is the parameter's published name (``startPrice``, ``mu``, ...), ``value`` the
     rejected value; the message reads ``sigma must be a finite number >= 0, got -1.0``.
     """
-
-    def __init__(self, field: str, value: object, message: str) -> None:
-        super().__init__(message)
-        self.field = field
-        self.value = value
-        self.message = message
 
 
 class MarketError(SimulationError, ValueError):

@@ -32,7 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from simulation.errors import MarketError, ParamError
-from simulation.params import GBMParams, check_number, check_seed, show
+from simulation.params import GBMParams
+from wire.values import check_number, check_seed, show
 
 SESSION_SECONDS = 86_400
 SYMBOL_PATTERN = re.compile(r"[A-Z0-9][A-Z0-9._-]{0,15}")
@@ -130,8 +131,8 @@ def market_from_mapping(data: object, now: float, source: str = "market") -> Mar
             params = GBMParams(fields["startPrice"], fields["mu"], fields["sigma"],
                                fields["delta"])
             interval = check_number("interval", fields["interval"], low=0.0, high=INTERVAL_MAX,
-                                    low_open=True)
-            seed = check_seed(fields["seed"])
+                                    low_open=True, error=ParamError)
+            seed = check_seed(fields["seed"], error=ParamError)
         except ParamError as exc:
             raise MarketError(f"{where}: {exc.message}") from None
         t0 = _check_t0(fields.get("t0"), where, default_t0, now)
@@ -160,7 +161,7 @@ def _check_t0(value: object, where: str, default: float, now: float) -> float:
     if value is None:
         return default
     try:
-        t0 = check_number("t0", value, low=0.0, high=now + 1.0)
+        t0 = check_number("t0", value, low=0.0, high=now + 1.0, error=ParamError)
     except ParamError:
         raise MarketError(f"{where}: t0 must be epoch seconds not in the future, got "
                           f"{show(value)}") from None

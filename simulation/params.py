@@ -11,6 +11,8 @@ import secrets
 from dataclasses import dataclass
 
 from simulation.errors import ParamError
+from wire.names import PICKED_SEED_BOUND
+from wire.values import check_number
 
 TRADING_DAYS_PER_YEAR = 252
 
@@ -22,40 +24,6 @@ START_PRICE_MAX = 1e9
 MU_LIMIT = 10.0
 SIGMA_MAX = 10.0
 DELTA_MAX = 2520.0  # ten trading years per step
-
-SEED_MAX = 2**64 - 1
-#: Seeds picked for a caller who gave none stay below 2**53, so JavaScript can echo them exactly.
-PICKED_SEED_BOUND = 2**53
-
-
-def show(value: object, limit: int = 40) -> str:
-    """``repr`` of a rejected value, shortened so an error message stays readable."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def check_number(field: str, value: object, *, low: float, high: float,
-                 low_open: bool = False) -> float:
-    """Return ``value`` as a float if it is a finite number in its range, else raise ParamError."""
-    op = ">" if low_open else ">="
-    domain = f"a finite number {op} {low:g} and <= {high:g}"
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ParamError(field, value, f"{field} must be {domain}, got {show(value)}")
-    try:
-        number = float(value)
-    except OverflowError:
-        raise ParamError(field, value, f"{field} must be {domain}, got {show(value)}") from None
-    if not math.isfinite(number) or number > high or number < low or (low_open and number == low):
-        raise ParamError(field, value, f"{field} must be {domain}, got {show(value)}")
-    return number
-
-
-def check_seed(value: object, field: str = "seed") -> int:
-    """Return ``value`` if it is an unsigned 64-bit integer, else raise ParamError."""
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= SEED_MAX:
-        raise ParamError(field, value,
-                         f"{field} must be an integer from 0 to 2**64-1, got {show(value)}")
-    return value
 
 
 def pick_seed() -> int:
@@ -82,11 +50,14 @@ class GBMParams:
     def __post_init__(self) -> None:
         set_ = object.__setattr__
         set_(self, "start_price", check_number("startPrice", self.start_price, low=0.0,
-                                               high=START_PRICE_MAX, low_open=True))
-        set_(self, "mu", check_number("mu", self.mu, low=-MU_LIMIT, high=MU_LIMIT))
-        set_(self, "sigma", check_number("sigma", self.sigma, low=0.0, high=SIGMA_MAX))
+                                               high=START_PRICE_MAX, low_open=True,
+                                               error=ParamError))
+        set_(self, "mu", check_number("mu", self.mu, low=-MU_LIMIT, high=MU_LIMIT,
+                                      error=ParamError))
+        set_(self, "sigma", check_number("sigma", self.sigma, low=0.0, high=SIGMA_MAX,
+                                         error=ParamError))
         set_(self, "delta", check_number("delta", self.delta, low=0.0, high=DELTA_MAX,
-                                         low_open=True))
+                                         low_open=True, error=ParamError))
 
     @property
     def dt(self) -> float:

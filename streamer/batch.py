@@ -18,7 +18,8 @@ import numpy as np
 import orjson
 
 from simulation import GBMParams, ParamError, path
-from simulation.params import check_seed, pick_seed, show
+from simulation.params import pick_seed
+from wire.values import check_seed, show
 
 REQUIRED = ("periods", "startPrice", "mu", "sigma", "delta")
 _INTEGER = re.compile(r"[+-]?[0-9]+")
@@ -52,7 +53,7 @@ def _compute(query: str, max_periods: int) -> tuple[np.ndarray, int]:
         raise BadQuery(f"periods must be an integer from 1 to {max_periods}, got {periods}")
     try:
         params = GBMParams(*(_number(args, name) for name in REQUIRED[1:]))
-        seed = (check_seed(_integer(args, "seed")) if "seed" in args
+        seed = (check_seed(_integer(args, "seed"), error=ParamError) if "seed" in args
                 else pick_seed())
     except ParamError as exc:
         raise BadQuery(exc.message) from None

@@ -314,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
 def tail(args: argparse.Namespace) -> int:
     """``streamer tail``: print ticks with the Python client until Ctrl-C or --count."""
     from clients.errors import ArgumentError, FeedError
-    from clients.feed.protocol import stream_spec
+    from clients.feed.protocol import StreamSpec, check_spec
     from clients.feed.tail import tail as print_ticks
 
     model = {"start_price": args.start_price, "mu": args.mu, "sigma": args.sigma,
@@ -328,9 +328,10 @@ def tail(args: argparse.Namespace) -> int:
             if given:
                 raise ArgumentError(given[0], f"--{given[0].replace('_', '-')} describes a "
                                     "private stream; it cannot be combined with SYMBOL")
-            specs = [stream_spec(symbol, history=args.history) for symbol in args.symbols]
+            specs = [check_spec(StreamSpec(symbol, history=args.history))
+                     for symbol in args.symbols]
         else:
-            specs = [stream_spec(history=args.history, **model)]
+            specs = [check_spec(StreamSpec(history=args.history, **model))]
         return_code = 0
         asyncio.run(print_ticks(args.url, specs, fmt=args.format, count=args.count,
                                 header=not args.no_header, token=args.token))

@@ -11,14 +11,6 @@ from dataclasses import dataclass
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 
-#: Model defaults of a private stream that leaves a parameter out: the original service's
-#: example (``periods=100&startPrice=70.0&mu=0.05&sigma=0.30&delta=1.0``), one tick a second.
-DEFAULT_START_PRICE = 70.0
-DEFAULT_MU = 0.05
-DEFAULT_SIGMA = 0.30
-DEFAULT_DELTA = 1.0
-DEFAULT_INTERVAL = 1.0
-
 DEFAULT_MIN_INTERVAL = 0.001
 DEFAULT_MAX_INTERVAL = 3600.0
 DEFAULT_MAX_PERIODS = 1_000_000

@@ -10,13 +10,16 @@ layer writes one frame per connection per instant. No I/O, no clock: ``now`` is 
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
 
 from simulation import GBMParams, Market, StreamBank, SymbolSpec
-from streamer import messages, schedule
+from streamer import schedule
+from wire import events
+from wire.names import GBM, PARAMS_FIELDS, EndReason
 
 #: Most instants one call of :meth:`Hub.advance` catches up on; the rest waits for the next
 #: call, which comes at once because those ticks are already due.
@@ -26,21 +29,19 @@ _NEVER = np.inf
 
 
 class Peer(Protocol):
-    """One connection as the hub sees it (the session implements it)."""
+    """One connection as the hub sees it (the session implements it). Each method returns
+    True when the connection had nothing to send before, so that it is listed once among the
+    connections to write after this instant."""
 
-    parts: list[str]
-    """Encoded events gathered for the next frame; the I/O layer drains it."""
-    conflating: bool
-    """True while the connection reads too slowly; ticks then go to :meth:`conflate`."""
+    def deliver(self, sub: int, seq: int, text: str) -> bool:
+        """Take tick ``seq`` of subscription ``sub``, encoded as ``text``."""
 
-    def stream_ended(self, sub: int) -> None:
-        """The stream of subscription ``sub`` sent its last event; forget the subscription."""
+    def deliver_ticks(self, texts: Sequence[str], subs: np.ndarray, seqs: np.ndarray) -> bool:
+        """Take several ticks at once; ``subs`` and ``seqs`` give each one's subscription and
+        seq."""
 
-    def conflate(self, sub: int, tick: str) -> None:
-        """Keep ``tick`` as the newest of ``sub``, replacing (and counting) an older one."""
-
-    def conflate_end(self, sub: int, end: str) -> None:
-        """Keep the ``end`` event of ``sub`` until the conflated ticks are sent."""
+    def deliver_end(self, sub: int, text: str) -> bool:
+        """The stream of ``sub`` sent its last event, ``text``; forget the subscription."""
 
 
 @dataclass(eq=False)
@@ -55,14 +56,14 @@ class Stream:
     periods: int | None
     symbol: str | None = None
     subscribers: dict[tuple[Peer, int], str] = field(default_factory=dict)
-    """``(peer, sub) -> tick head`` of every subscription to this stream."""
+    """``(peer, sub) -> tick head`` of every subscription to this stream (a private stream
+    has at most one)."""
 
     def describe(self) -> dict[str, object]:
         """The effective parameters, as the protocol reports them."""
         p = self.params
-        return {"model": "gbm", "startPrice": p.start_price, "mu": p.mu, "sigma": p.sigma,
-                "delta": p.delta, "interval": self.interval, "seed": self.seed,
-                "periods": self.periods}
+        return dict(zip(PARAMS_FIELDS, (GBM, p.start_price, p.mu, p.sigma, p.delta,
+                                        self.interval, self.seed, self.periods)))
 
 
 class Hub:
@@ -81,8 +82,8 @@ class Hub:
         self._ring_size = max(ring, 1)
         self._ring = np.zeros((len(market.symbols), self._ring_size))
         self._ring_row = np.zeros(0, dtype=np.int64)
-        # routing of private streams, vectorised: each has exactly one subscriber, whose peer
-        # number and tick head are kept per slot (owner -1: a symbol, or nobody yet)
+        # routing of private streams, vectorised: each has one subscriber, whose peer number,
+        # tick head and sub are kept per slot (owner -1: a symbol, or nobody yet)
         self._owner = np.zeros(0, dtype=np.int64)
         self._head = np.empty(0, dtype=object)
         self._sub = np.zeros(0, dtype=np.int64)
@@ -180,38 +181,35 @@ class Hub:
     # --- subscribers --------------------------------------------------------------------------
 
     def attach(self, stream: Stream, peer: Peer, sub: int) -> None:
-        head = messages.tick_head(sub)
-        stream.subscribers[(peer, sub)] = head
-        self.subscriptions += 1
-        self.symbol_subscriptions += stream.symbol is not None
+        head = events.tick_head(sub)
         if stream.symbol is None:
-            self._set_owner(stream)
-
-    def detach(self, stream: Stream, peer: Peer, sub: int) -> None:
-        """Remove a subscription; a private stream with no subscriber left is closed."""
-        if stream.subscribers.pop((peer, sub), None) is not None:
-            self.subscriptions -= 1
-            self.symbol_subscriptions -= stream.symbol is not None
-            if stream.symbol is None:
-                self._set_owner(stream)
-        if stream.symbol is None and not stream.subscribers and stream.slot in self._streams:
-            self._close(stream)
-
-    def _set_owner(self, stream: Stream) -> None:
-        """Route a private stream by number when it has one subscriber (always, through the
-        protocol); with several it takes the path of the market's symbols."""
-        slot = stream.slot
-        owner = int(self._owner[slot])
-        if owner >= 0:
-            peer = self._peers[owner]
-            assert peer is not None
-            self._release(peer)
-            self._owner[slot] = -1
-        if len(stream.subscribers) == 1:
-            (peer, sub), head = next(iter(stream.subscribers.items()))
+            if stream.subscribers:
+                raise ValueError("a private stream has one subscriber")
+            slot = stream.slot  # routed by number, see _route_private
             self._owner[slot] = self._peer_id(peer)
             self._head[slot] = head
             self._sub[slot] = sub
+        else:
+            self.symbol_subscriptions += 1
+        stream.subscribers[(peer, sub)] = head
+        self.subscriptions += 1
+
+    def detach(self, stream: Stream, peer: Peer, sub: int) -> None:
+        """Remove a subscription; a private stream is closed with it."""
+        if stream.subscribers.pop((peer, sub), None) is not None:
+            self.subscriptions -= 1
+            if stream.symbol is None:
+                self._release(peer)
+                self._owner[stream.slot] = -1
+            else:
+                self.symbol_subscriptions -= 1
+        if stream.symbol is None:
+            self.close_private(stream)
+
+    def close_private(self, stream: Stream) -> None:
+        """Stop a private stream (one never attached, or whose subscriber left)."""
+        if stream.slot in self._streams and not stream.subscribers:
+            self._close(stream)
 
     def _peer_id(self, peer: Peer) -> int:
         """The number of ``peer`` among those holding private streams (counted per stream)."""
@@ -281,7 +279,7 @@ class Hub:
         if private.any():
             self._route_private(slots[private], owners[private], seqs[private], prices[private],
                                 times[private])
-        shared = routable & (owners < 0)  # symbols, and streams with several subscribers
+        shared = routable & (owners < 0)  # the market's symbols
         if shared.any():
             self._route_shared(slots[shared], seqs[shared], prices[shared], times[shared])
         if ends.any():
@@ -296,8 +294,9 @@ class Hub:
         order = np.argsort(owners, kind="stable")
         owners = owners[order]
         slots = slots[order]
-        texts = messages.ticks(self._head[slots].tolist(), seqs[order], prices[order],
-                               times[order])
+        seqs = seqs[order]
+        subs = self._sub[slots]
+        texts = events.ticks(self._head[slots].tolist(), seqs, prices[order], times[order])
         bounds = np.flatnonzero(np.diff(owners)) + 1
         starts = [0, *bounds.tolist()]
         ends = [*bounds.tolist(), len(texts)]
@@ -307,21 +306,17 @@ class Hub:
         for start, end, pid in zip(starts, ends, owners[starts].tolist()):
             peer = peers[pid]
             assert peer is not None  # owners are cleared when a subscription goes
-            if peer.conflating:
-                for sub, text in zip(self._sub[slots[start:end]].tolist(), texts[start:end]):
-                    peer.conflate(sub, text)
-                continue
-            if not peer.parts:
+            if peer.deliver_ticks(texts[start:end], subs[start:end], seqs[start:end]):
                 dirty.append(peer)
-            peer.parts.extend(texts[start:end])
 
     def _route_shared(self, slots: np.ndarray, seqs: np.ndarray, prices: np.ndarray,
                       times: np.ndarray) -> None:
-        """Ticks of streams with any number of subscribers (the market's symbols): formatted
+        """Ticks of the market's symbols, which any number of connections follow: formatted
         once, handed to every subscriber."""
         dirty = self._dirty
         streams = self._streams
-        for slot, body in zip(slots.tolist(), messages.tick_bodies(seqs, prices, times)):
+        for slot, seq, body in zip(slots.tolist(), seqs.tolist(),
+                                   events.tick_bodies(seqs, prices, times)):
             subscribers = streams[slot].subscribers
             if not subscribers:
                 continue
@@ -331,25 +326,13 @@ class Hub:
                 text = texts.get(head)
                 if text is None:
                     text = texts[head] = head + body
-                if peer.conflating:
-                    peer.conflate(sub, text)
-                    continue
-                parts = peer.parts
-                if not parts:
+                if peer.deliver(sub, seq, text):
                     dirty.append(peer)
-                parts.append(text)
 
     def _end(self, stream: Stream, seq: int, overflowed: bool) -> None:
         """Tell every subscriber the stream is over, then drop it."""
+        reason = EndReason.OVERFLOW if overflowed else None
         for peer, sub in list(stream.subscribers):
-            end = {"type": "end", "sub": sub, "seq": seq}
-            if overflowed:
-                end["reason"] = "overflow"
-            if peer.conflating:
-                peer.conflate_end(sub, messages.event(end))
-            else:
-                if not peer.parts:
-                    self._dirty.append(peer)
-                peer.parts.append(messages.event(end))
-            peer.stream_ended(sub)
+            if peer.deliver_end(sub, events.End(sub, seq, reason).encode()):
+                self._dirty.append(peer)
             self.detach(stream, peer, sub)

@@ -20,7 +20,6 @@ import logging
 import os
 import re
 import socket
-import struct
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -36,12 +35,13 @@ from websockets.exceptions import ConnectionClosed
 from websockets.http11 import Request, Response
 
 from simulation import Market, demo_market, load_market
-from streamer import __version__, messages
+from streamer import __version__
 from streamer.batch import gbm_reply
 from streamer.config import ServerConfig
 from streamer.hub import Hub
 from streamer.metrics import IOStats, Metrics
 from streamer.session import Session
+from wire.names import CloseCode
 
 logger = logging.getLogger("streamer.server")
 
@@ -50,8 +50,6 @@ CLOSE_TIMEOUT = 1.0
 #: Seconds between two checks of slow readers, and between two aggregated warnings.
 HOUSEKEEPING_INTERVAL = 0.1
 WARNING_INTERVAL = 10.0
-#: Close code for a slow consumer that stayed behind too long (PROTOCOL.md section 6).
-CLOSE_SLOW_CONSUMER = 4008
 #: Frames written in one burst between two yields of the CPU (``sched_yield``). A reader on
 #: the same machine is woken on the core that writes to it, and would otherwise wait for the
 #: whole burst: yielding every 100 frames halved the p99 delay of 1,000 local connections.
@@ -196,32 +194,28 @@ class StreamServer:
             self.close()
 
     def _flush(self, session: Session, frames: dict[str, bytes] | None = None) -> None:
-        """Write what the session gathered as one frame; past ``max_send_buffer`` bytes waiting
-        on the connection, start conflating its ticks instead.
-
-        ``frames`` caches, for one instant, the wire bytes of frames made of a single event:
-        every subscriber of a symbol with the same ``sub`` number gets the same bytes, built
-        once and written straight to each transport."""
+        """Write what the session has to send, then tell it the transport's backlog."""
         connection = self._connections.get(session)
-        parts = session.parts
+        wire = session.data_to_send(frames)
         if connection is None:
-            parts.clear()
             return
-        if parts:
-            if frames is not None and len(parts) == 1:
-                wire = frames.get(parts[0])
-                if wire is None:
-                    wire = frames[parts[0]] = text_frame(messages.frame(parts))
-            else:
-                wire = text_frame(messages.frame(parts))
-            parts.clear()
+        if wire:
             self._write(connection, wire)
             self.io.frames += 1
             self.io.bytes += len(wire)
-        if (not session.conflating and connection.transport is not None
-                and connection.transport.get_write_buffer_size() > self.config.max_send_buffer):
-            session.start_conflating(self._clock())
+        self._backlog(session, connection)
+
+    def _backlog(self, session: Session, connection: ServerConnection) -> None:
+        """Tell the session how much waits in the transport; the session decides whether it
+        conflates (then it is checked again every ``HOUSEKEEPING_INTERVAL``) or is dropped."""
+        transport = connection.transport
+        if transport is None or session.close_request is not None:
+            return
+        session.buffered(transport.get_write_buffer_size(), self._clock())
+        if session.conflating:
             self._lagging.add(session)
+        elif session.close_request is not None:
+            self._drop_slow(session, connection)
 
     @staticmethod
     def _write(connection: ServerConnection, wire: bytes) -> None:
@@ -234,22 +228,18 @@ class StreamServer:
             connection.transport.write(wire)
 
     def _keep_house(self) -> None:
-        """Resume or drop slow readers; log what was aggregated since the last warning."""
-        now = self._clock()
-        low_water = self.config.max_send_buffer // 4
+        """Tell slow readers' sessions their backlog; log what was aggregated since the last
+        warning."""
         for session in list(self._lagging):
             connection = self._connections.get(session)
-            if connection is None or connection.transport is None:
+            if connection is None:
                 self._lagging.discard(session)
                 continue
-            if connection.transport.get_write_buffer_size() <= low_water:
-                session.stop_conflating()
+            self._backlog(session, connection)
+            if not session.conflating:
                 self._lagging.discard(session)
-                self._flush(session)
-            elif now - session.lagging_since > self.config.slow_consumer_timeout:
-                self._lagging.discard(session)
-                self._reported["slow consumers closed"] += 1
-                self._drop_slow(session, connection)
+                self._flush(session)  # the conflated ticks, behind their lagging events
+        now = self._clock()
         if now - self._warned >= WARNING_INTERVAL:
             self._warn(now)
         self._housekeeping = asyncio.get_running_loop().call_later(HOUSEKEEPING_INTERVAL,
@@ -274,10 +264,10 @@ class StreamServer:
         """Close a consumer that stayed behind with 4008. ``connection.close()`` would wait for
         its full buffer to drain, which may never happen: queue the close frame behind the
         buffered data, and cut the connection if the peer has not read it all in time."""
-        session.close()  # no more ticks for it, conflated or not
-        reason = f"slow consumer: behind for over {self.config.slow_consumer_timeout:g}s"
+        assert session.close_request is not None
+        self._reported["slow consumers closed"] += 1
         try:
-            connection.protocol.send_close(CLOSE_SLOW_CONSUMER, reason)
+            connection.protocol.send_close(*session.close_request)
             connection.send_data()
         except Exception:  # the connection is already closing; aborting below is enough
             logger.debug("close frame not queued for %s", _peer(connection), exc_info=True)
@@ -313,9 +303,10 @@ class StreamServer:
                     session.receive_binary(message, self._clock())
                 self._flush(session)
                 self._tick_if_due()
-                if session.close_request is not None:
+                request = session.close_request
+                if request is not None and request[0] == CloseCode.POLICY:  # a flood
                     self._reported["floods closed"] += 1
-                    await connection.close(*session.close_request)
+                    await connection.close(*request)
                     break
                 if self._armed_for != float("-inf"):
                     self._arm()
@@ -328,7 +319,7 @@ class StreamServer:
             del self._connections[session]
             self._lagging.discard(session)
             self.io.connections -= 1
-            code = connection.close_code if connection.close_code is not None else 1006
+            code = connection.close_code if connection.close_code is not None else int(CloseCode.ABNORMAL)
             self.io.closes[code] += 1
             logger.info("close %s after %.1fs: code %s %s", _peer(connection),
                         self._clock() - opened, code, connection.close_reason or "")
@@ -336,7 +327,7 @@ class StreamServer:
     def _close_if_idle(self, session: Session, connection: ServerConnection) -> None:
         if not session.has_subscribed:
             self._reported["idle closed"] += 1
-            self._close(connection, 1008, f"idle: no subscription within "
+            self._close(connection, CloseCode.POLICY, f"idle: no subscription within "
                                           f"{self.config.idle_timeout:g}s")
 
     # --- HTTP ---------------------------------------------------------------------------------
@@ -415,16 +406,6 @@ class StreamServer:
                 "frames_sent": self.io.frames,
                 "bytes_sent": self.io.bytes,
                 "errors": dict(self.hub.errors)}
-
-
-def text_frame(payload: bytes) -> bytes:
-    """A final, unmasked text frame (RFC 6455 section 5.2) carrying ``payload``."""
-    size = len(payload)
-    if size < 126:
-        return bytes((0x81, size)) + payload
-    if size < 65536:
-        return struct.pack("!BBH", 0x81, 126, size) + payload
-    return struct.pack("!BBQ", 0x81, 127, size) + payload
 
 
 def _peer(connection: ServerConnection) -> str:

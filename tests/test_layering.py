@@ -1,13 +1,17 @@
-"""Imports point one way: simulation -> streamer core -> I/O shell (server, cli) and clients.
+"""Imports point one way: wire -> simulation -> streamer core -> I/O shell (server, cli), and
+wire -> clients; the server and the clients never import each other.
 
-Parses (never imports) every ``.py`` under simulation/, streamer/ and clients/ and checks:
+Parses (never imports) every ``.py`` under wire/, simulation/, streamer/ and clients/ and
+checks:
 
-* simulation imports only numpy and the standard library, and nothing that does async or
-  network I/O;
-* the streamer core (messages, session, hub, schedule, config, errors, batch, and the package
-  itself) imports neither asyncio nor websockets, directly or through another project module;
+* wire imports only the standard library and orjson, and nothing else of the project;
+* simulation imports only numpy, the standard library and wire, and nothing that does async
+  or network I/O;
+* the streamer core (session, hub, schedule, config, batch, and the package itself) imports
+  neither asyncio nor websockets, directly or through another project module;
 * nothing in simulation or the streamer core imports streamer.server or streamer.cli;
-* clients never import the server's internals (streamer.hub, streamer.session, streamer.server).
+* the streamer core imports nothing from clients, and clients nothing from streamer or
+  simulation.
 
 A failure names the file, the line and the import (and the chain of project modules for an
 indirect one). The checker itself is tested on made-up sources at the end of this file.
@@ -24,12 +28,11 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("simulation", "streamer", "clients")
+PACKAGES = ("wire", "simulation", "streamer", "clients")
 
-CORE = ("streamer", "streamer.messages", "streamer.session", "streamer.hub", "streamer.schedule",
-        "streamer.config", "streamer.errors", "streamer.batch")
+CORE = ("streamer", "streamer.session", "streamer.hub", "streamer.schedule", "streamer.config",
+        "streamer.batch")
 SHELL = ("streamer.server", "streamer.cli", "streamer.__main__")
-SERVER_INTERNALS = ("streamer.hub", "streamer.session", "streamer.server")
 ASYNC_OR_NETWORK = ("asyncio", "websockets", "socket", "selectors", "ssl", "http", "urllib",
                     "uvloop", "aiohttp")
 
@@ -147,8 +150,9 @@ class Project:
         return sorted(found)
 
 
-def not_numpy_or_stdlib(project: Project, package: str) -> list[str]:
-    allowed = {"numpy", "__future__", package, *sys.stdlib_module_names}
+def outside(project: Project, package: str, allowed: Iterable[str]) -> list[str]:
+    """Imports by ``package`` of anything but the standard library, itself and ``allowed``."""
+    allowed = {"__future__", package, *allowed, *sys.stdlib_module_names}
     return sorted(str(imp) for module in project.modules_under(package)
                   for imp in project.imports[module]
                   if imp.name.split(".")[0] not in allowed)
@@ -171,8 +175,13 @@ def test_every_package_and_core_module_is_found(project):
     assert not missing, f"not found (renamed? update this test): {missing}"
 
 
-def test_simulation_imports_only_numpy_and_the_standard_library(project):
-    violations = not_numpy_or_stdlib(project, "simulation")
+def test_wire_imports_only_the_standard_library_and_orjson(project):
+    violations = outside(project, "wire", ["orjson"])
+    assert not violations, report(violations)
+
+
+def test_simulation_imports_only_numpy_wire_and_the_standard_library(project):
+    violations = outside(project, "simulation", ["numpy", "wire"])
     assert not violations, report(violations)
 
 
@@ -201,9 +210,8 @@ def test_the_streamer_core_imports_nothing_from_clients(project):
     assert not violations, report(violations)
 
 
-def test_clients_never_import_the_servers_internals(project):
-    violations = project.forbidden(project.modules_under("clients"), SERVER_INTERNALS,
-                                   transitive=False)
+def test_clients_import_nothing_from_the_server_or_the_simulation(project):
+    violations = project.forbidden(project.modules_under("clients"), ("streamer", "simulation"))
     assert not violations, report(violations)
 
 
@@ -263,7 +271,7 @@ def test_the_checker_counts_a_package_init_as_imported_with_its_module():
 
 def test_the_checker_flags_a_third_party_import_in_simulation():
     project = fake(**{"simulation": "", "simulation.gbm": "import numpy\nimport scipy.stats\n"})
-    assert not_numpy_or_stdlib(project, "simulation") == [
+    assert outside(project, "simulation", ["numpy"]) == [
         "simulation/gbm.py:2: simulation.gbm imports scipy.stats"]
 
 

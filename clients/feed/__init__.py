@@ -8,9 +8,10 @@
         async for tick in feed.subscribe(symbol="ACME"):
             print(tick.seq, tick.price, tick.time)
 
-It depends only on the wire contract (PROTOCOL.md). A feed reconnects by itself and resumes
-every subscription with ``t0`` + ``fromSeq``, and fetches back ticks the server conflated, so
-strategy code sees every seq once, in order. See docs/client.md.
+It depends only on the wire contract (the :mod:`wire` package, docs/protocol.md). A feed
+reconnects by itself and resumes every subscription with ``t0`` + ``fromSeq``, and fetches
+back ticks the server conflated, so strategy code sees every seq once, in order. See
+docs/client.md.
 
 Modules, in import order: :mod:`~clients.feed.config` (settings and backoff),
 :mod:`~clients.feed.protocol` (the client's state machine, no I/O),

@@ -27,13 +27,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from clients import pacing
 from clients.errors import (ArgumentError, ConnectError, ConnectionLost, FeedClosed, FeedError,
                             ProtocolViolation, TransportError)
 from clients.feed import config
 from clients.feed.config import Backoff
 from clients.feed.protocol import (ClientProtocol, Ended, StreamSpec, StreamState, Tick,
-                                   stream_spec)
+                                   spec_arguments)
 from clients.feed.transport import Connection, Transport, WebSocketTransport
+from wire import commands, events
 
 logger = logging.getLogger("clients.feed")
 
@@ -52,7 +54,7 @@ class Inbox:
     """
 
     __slots__ = ("_items", "maxsize", "_low", "_getter", "_drained", "_after_drain",
-                 "_closed", "_error", "high_water", "refused")
+                 "_closed", "_error")
 
     def __init__(self, maxsize: int, after_drain: Callable[[], None]) -> None:
         self._items: deque[Any] = deque()
@@ -63,23 +65,15 @@ class Inbox:
         self._after_drain = after_drain
         self._closed = False
         self._error: BaseException | None = None
-        self.high_water = 0
-        """The longest this queue has been."""
-        self.refused = 0
-        """Ticks refused because the queue was full (each fetched back later, or skipped)."""
 
     def __len__(self) -> int:
         return len(self._items)
 
     def offer(self, tick: Tick) -> bool:
         items = self._items
-        n = len(items)
-        if n >= self.maxsize:
-            self.refused += 1
+        if len(items) >= self.maxsize:
             return False
         items.append(tick)
-        if n >= self.high_water:
-            self.high_water = n + 1
         getter = self._getter
         if getter is not None:
             self._getter = None
@@ -173,6 +167,8 @@ class SubscriptionStats:
     """Ticks skipped because ``fill_gaps`` is off."""
     lost: int
     """Ticks the server could no longer replay (reported as TicksLost)."""
+    restarts: int
+    """Times the stream started over (reported as StreamRestarted)."""
 
 
 class Subscription:
@@ -232,7 +228,7 @@ class Subscription:
         return SubscriptionStats(
             last_seq=None if s.expected is None else s.expected - 1, queued=len(self._inbox),
             overflows=s.overflows, resumes=s.resumes, lagging=s.lagging, refetches=s.refetches,
-            duplicates=s.duplicates, skipped=s.skipped, lost=s.lost)
+            duplicates=s.duplicates, skipped=s.skipped, lost=s.lost, restarts=s.restarts)
 
     def __repr__(self) -> str:
         return f"<Subscription {self._state.spec.describe()}>"
@@ -546,12 +542,8 @@ class Feed:
 
     # --- subscriptions ------------------------------------------------------------------------
 
-    def subscribe(self, symbol: str | None = None, *, start_price: float | None = None,
-                  mu: float | None = None, sigma: float | None = None,
-                  delta: float | None = None, interval: float | None = None,
-                  seed: int | None = None, periods: int | None = None,
-                  history: int | None = None, t0: float | None = None,
-                  from_seq: int | None = None) -> Subscription:
+    @spec_arguments
+    def subscribe(self, spec: StreamSpec) -> Subscription:
         """Subscribe to a market ``symbol``, or to a private stream with its own parameters
         (every one optional; the server picks a seed when none is given).
 
@@ -561,9 +553,6 @@ class Feed:
         anything is sent. The subscribe is sent at once (or on the next connection); await the
         result to wait for the server's ack.
         """
-        spec = stream_spec(symbol, start_price=start_price, mu=mu, sigma=sigma, delta=delta,
-                           interval=interval, seed=seed, periods=periods, history=history,
-                           t0=t0, from_seq=from_seq)
         return self._subscribe(spec)
 
     def _subscribe(self, spec: StreamSpec) -> Subscription:
@@ -632,15 +621,16 @@ class Feed:
         """Round trip to the server through the protocol's ``ping`` (s)."""
         loop = asyncio.get_running_loop()
         start = loop.time()
-        await self._request({"op": "ping"})
+        await self._request(commands.Ping)
         return loop.time() - start
 
     async def symbols(self) -> list[dict[str, Any]]:
         """The server's market: one dict per symbol with ``symbol``, ``t0`` and ``params``."""
-        reply = await self._request({"op": "symbols"})
-        return list(reply["symbols"])
+        reply = await self._request(commands.ListSymbols)
+        assert isinstance(reply, events.Symbols)
+        return [entry.to_wire() for entry in reply.symbols]
 
-    async def _request(self, op: dict[str, Any]) -> dict[str, Any]:
+    async def _request(self, command: Callable[[int], commands.Command]) -> events.Event:
         """Send a read-only operation and return its reply; if the connection drops first,
         send it again on the next one. Raises TimeoutError after ``reply_timeout``."""
         loop = asyncio.get_running_loop()
@@ -650,7 +640,7 @@ class Feed:
             self._demand.set()
             await asyncio.wait_for(self._up.wait(), max(0.0, deadline - loop.time()))
             answered: asyncio.Future[Any] = loop.create_future()
-            op_id = self._protocol.request(op, _resolve(answered))
+            op_id = self._protocol.request(command, _resolve(answered))
             self._wake_writer.set()
             try:
                 reply = await asyncio.wait_for(answered, max(0.0, deadline - loop.time()))
@@ -755,22 +745,14 @@ class Feed:
         burst of ``ops_burst`` (a token bucket, full at each new connection)."""
         wake = self._wake_writer
         outbox = self._protocol.outbox
-        rate, burst = self._ops_rate, float(self._ops_burst)
-        loop = asyncio.get_running_loop()
-        tokens, refilled = burst, loop.time()
+        ops = None if self._ops_rate is None else pacing.bucket(self._ops_rate, self._ops_burst)
         try:
             while True:
                 await wake.wait()
                 wake.clear()
                 while outbox:
-                    if rate is not None:
-                        now = loop.time()
-                        tokens = min(burst, tokens + (now - refilled) * rate)
-                        refilled = now
-                        if tokens < 1.0:
-                            await asyncio.sleep((1.0 - tokens) / rate)
-                            continue
-                        tokens -= 1.0
+                    if ops is not None:
+                        await pacing.take(ops)
                     await conn.send(outbox.popleft())
         except ConnectionLost:
             pass  # the reader sees the end too, and decides what comes next

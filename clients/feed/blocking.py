@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 from clients.errors import FeedClosed
 from clients.feed.aio import Feed, FeedStats, Merge, Subscription
-from clients.feed.protocol import StreamSpec, Tick, stream_spec
+from clients.feed.protocol import StreamSpec, Tick, spec_arguments
 
 T = TypeVar("T")
 
@@ -94,18 +94,11 @@ class BlockingFeed:
 
     # --- operations ---------------------------------------------------------------------------
 
-    def subscribe(self, symbol: str | None = None, *, start_price: float | None = None,
-                  mu: float | None = None, sigma: float | None = None,
-                  delta: float | None = None, interval: float | None = None,
-                  seed: int | None = None, periods: int | None = None,
-                  history: int | None = None, t0: float | None = None,
-                  from_seq: int | None = None, timeout: float | None = None) -> Subscription:
-        """Subscribe (same arguments as :meth:`Feed.subscribe`) and wait for the ack, at most
-        ``timeout`` seconds; iterate the result with ``for``."""
-        spec = stream_spec(symbol, start_price=start_price, mu=mu, sigma=sigma, delta=delta,
-                           interval=interval, seed=seed, periods=periods, history=history,
-                           t0=t0, from_seq=from_seq)  # a bad argument fails here, at once
-        return self._call(self._subscribe(spec), timeout)
+    @spec_arguments
+    def subscribe(self, spec: StreamSpec) -> Subscription:
+        """Subscribe (the arguments of :meth:`Feed.subscribe`) and wait for the ack; iterate
+        the result with ``for``."""
+        return self._call(self._subscribe(spec))
 
     async def _subscribe(self, spec: StreamSpec) -> Subscription:
         sub = self._feed._subscribe(spec)

@@ -33,7 +33,7 @@ DEFAULT_PING_TIMEOUT = 20.0
 DEFAULT_REPLY_TIMEOUT = 10.0
 
 #: Pace of the operations a feed sends: a burst, then a sustained rate (per second). A little
-#: under the server's default limit (50 a second, bursts of 100), which refuses the excess
+#: under the server's default limit (100 a second, bursts of 1,000), which refuses the excess
 #: with ``rate_limited`` and closes a connection that keeps flooding.
 DEFAULT_MAX_OPS_PER_SECOND = 90.0
 DEFAULT_OPS_BURST = 900

@@ -14,33 +14,40 @@ the rules that make a subscription gapless across connections:
 * a queue that is full pauses its subscription (an ``unsubscribe``) until the application
   has read half of it, then resumes it from the next seq: the connection is always read, so
   no subscription holds up another, and nothing grows;
-* a resume the server refuses for a passing reason (``rate_limited``, ``fromSeq`` ahead of a
-  stream whose new server clock is a little behind) is retried later; one whose replay is
-  too long (``limit_exceeded`` on ``fromSeq``) reports :class:`~clients.errors.TicksLost` and
-  continues from the current tick.
+* a refused subscribe is handled as the protocol's recovery table says
+  (:mod:`wire.recovery`): retried later for a passing reason (``rate_limited``, ``fromSeq``
+  ahead of a stream whose new server clock is a little behind); continued from the current
+  tick when the gap is longer than the server replays (:class:`~clients.errors.TicksLost`);
+  started over when the stream cannot be continued (:class:`~clients.errors.StreamRestarted`);
+  else failed with the server's error.
 
-PROTOCOL.md is the only thing this module knows about the server.
+The :mod:`wire` package is the only thing this module knows about the server.
 """
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
-import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, NamedTuple, Protocol
-
-import orjson
+from typing import Any, Concatenate, NamedTuple, ParamSpec, Protocol, TypeVar
 
 from clients.errors import (ArgumentError, ConnectionLost, FeedError, ProtocolViolation,
-                            ServerError, TicksLost)
+                            ServerError, StreamRestarted, TicksLost)
+from wire import commands, events
+from wire.commands import StreamSpec
+from wire.errors import EventError, FieldError
+from wire.names import HISTORY_MAX, python_name
+from wire.recovery import Action, recover
+from wire.values import check_integer, check_number, check_seed
 
 logger = logging.getLogger("clients.feed")
 
-SEED_MAX = 2**64 - 1
-#: Model fields of a private stream's ``params`` that a resume sends back.
-RESUME_FIELDS = ("startPrice", "mu", "sigma", "delta", "interval", "seed", "periods")
+P = ParamSpec("P")
+R = TypeVar("R")
+S = TypeVar("S")
 
 
 class Tick(NamedTuple):
@@ -85,99 +92,55 @@ class Owner(Protocol):
 # --- what to subscribe to ---------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
-class StreamSpec:
-    """What a subscription asks for; every field ``None`` = absent, the server's default."""
-
-    symbol: str | None = None
-    start_price: float | None = None
-    mu: float | None = None
-    sigma: float | None = None
-    delta: float | None = None
-    interval: float | None = None
-    seed: int | None = None
-    periods: int | None = None
-    history: int | None = None
-    t0: float | None = None
-    from_seq: int | None = None
-
-    def message(self) -> dict[str, Any]:
-        """The first ``subscribe`` operation, without its id."""
-        wire = {"symbol": self.symbol, "startPrice": self.start_price, "mu": self.mu,
-                "sigma": self.sigma, "delta": self.delta, "interval": self.interval,
-                "seed": self.seed, "periods": self.periods, "history": self.history,
-                "t0": self.t0, "fromSeq": self.from_seq}
-        return {"op": "subscribe", **{k: v for k, v in wire.items() if v is not None}}
-
-    def describe(self) -> str:
-        if self.symbol is not None:
-            return self.symbol
-        given = [f"{name}={getattr(self, name)!r}" for name in
-                 ("seed", "start_price", "mu", "sigma", "delta", "interval", "periods")
-                 if getattr(self, name) is not None]
-        return "private(" + ", ".join(given) + ")"
+def check_spec(spec: StreamSpec) -> StreamSpec:
+    """Check a subscription's arguments; raise :class:`ArgumentError` naming the first bad one
+    (as the Python call spells it). Ranges that are server settings (the smallest interval,
+    the model's bounds) are left to the server, which answers with
+    :class:`~clients.errors.InvalidParams`."""
+    try:
+        if spec.symbol is not None and (not isinstance(spec.symbol, str) or not spec.symbol):
+            raise FieldError("symbol", spec.symbol, f"symbol must be a non-empty string, got "
+                             f"{spec.symbol!r}")
+        for name, low, low_open in (("start_price", 0.0, True), ("mu", None, False),
+                                    ("sigma", 0.0, False), ("delta", 0.0, True),
+                                    ("interval", 0.0, True), ("t0", 0.0, False)):
+            if getattr(spec, name) is not None:
+                check_number(name, getattr(spec, name), low=low, low_open=low_open)
+        if spec.seed is not None:
+            check_seed(spec.seed)
+        for name, low, high in (("periods", 1, None), ("history", 0, HISTORY_MAX),
+                                ("from_seq", 0, None)):
+            if getattr(spec, name) is not None:
+                check_integer(name, getattr(spec, name), low=low, high=high)
+        conflict = spec.conflict(name=python_name)
+        if conflict is not None:
+            raise conflict
+    except FieldError as exc:
+        raise ArgumentError(python_name(exc.field), exc.message) from None
+    return spec
 
 
-_PRIVATE_ONLY = ("start_price", "mu", "sigma", "delta", "interval", "seed", "periods")
+def _taking(spec_type: Callable[P, StreamSpec],
+            ) -> Callable[[Callable[[S, StreamSpec], R]], Callable[Concatenate[S, P], R]]:
+    def decorate(method: Callable[[S, StreamSpec], R]) -> Callable[Concatenate[S, P], R]:
+        @functools.wraps(method)
+        def subscribe(self: S, /, *args: P.args, **kwargs: P.kwargs) -> R:
+            return method(self, check_spec(spec_type(*args, **kwargs)))
+
+        own = inspect.signature(method)
+        first = next(iter(own.parameters.values()))
+        fields = inspect.signature(spec_type).parameters.values()
+        subscribe.__signature__ = own.replace(  # type: ignore[attr-defined]
+            parameters=[first, *fields])
+        return subscribe
+    return decorate
 
 
-def stream_spec(symbol: str | None = None, *, start_price: float | None = None,
-                mu: float | None = None, sigma: float | None = None,
-                delta: float | None = None, interval: float | None = None,
-                seed: int | None = None, periods: int | None = None,
-                history: int | None = None, t0: float | None = None,
-                from_seq: int | None = None) -> StreamSpec:
-    """Check the arguments of a subscription; raise :class:`ArgumentError` naming the first
-    bad one. Ranges that are server settings (the smallest interval, the largest history) are
-    left to the server, which answers with :class:`~clients.errors.InvalidParams`."""
-    if symbol is not None:
-        if not isinstance(symbol, str) or not symbol:
-            raise ArgumentError("symbol", f"symbol must be a non-empty string, got {symbol!r}")
-        private = {"start_price": start_price, "mu": mu, "sigma": sigma, "delta": delta,
-                   "interval": interval, "seed": seed, "periods": periods}
-        given = [name for name in _PRIVATE_ONLY if private[name] is not None]
-        if given:
-            raise ArgumentError(given[0], f"{given[0]} cannot be combined with symbol: a "
-                                "symbol's parameters are fixed by the market")
-    _check_number("start_price", start_price, low=0.0, low_open=True)
-    _check_number("mu", mu)
-    _check_number("sigma", sigma, low=0.0)
-    _check_number("delta", delta, low=0.0, low_open=True)
-    _check_number("interval", interval, low=0.0, low_open=True)
-    _check_number("t0", t0, low=0.0)
-    _check_integer("seed", seed, 0, SEED_MAX, "from 0 to 2**64-1")
-    _check_integer("periods", periods, 1, None, ">= 1")
-    _check_integer("history", history, 0, None, ">= 0")
-    _check_integer("from_seq", from_seq, 0, None, ">= 0")
-    if history is not None and from_seq is not None:
-        raise ArgumentError("history", "give history or from_seq, not both")
-    if symbol is None:
-        if t0 is not None and seed is None:
-            raise ArgumentError("t0", "t0 names a private stream only together with its seed")
-        if from_seq is not None and t0 is None:
-            raise ArgumentError("from_seq", "from_seq resumes a private stream, which needs "
-                                "the seed and t0 of its subscribed reply")
-    return StreamSpec(symbol, start_price, mu, sigma, delta, interval, seed, periods, history,
-                      t0, from_seq)
-
-
-def _check_number(name: str, value: object, *, low: float | None = None,
-                  low_open: bool = False) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise ArgumentError(name, f"{name} must be a finite number, got {value!r}")
-    if low is not None and (value < low or (low_open and value == low)):
-        raise ArgumentError(name, f"{name} must be {'>' if low_open else '>='} {low:g}, got "
-                            f"{value!r}")
-
-
-def _check_integer(name: str, value: object, low: int, high: int | None, domain: str) -> None:
-    if value is None:
-        return
-    if (isinstance(value, bool) or not isinstance(value, int) or value < low
-            or (high is not None and value > high)):
-        raise ArgumentError(name, f"{name} must be an integer {domain}, got {value!r}")
+spec_arguments = _taking(StreamSpec)
+"""Give ``method(self, spec)`` the arguments of :class:`StreamSpec` itself: callers write
+``feed.subscribe("ACME", history=100)``, which builds the spec and checks it with
+:func:`check_spec` (so a bad argument raises :class:`ArgumentError` before anything is sent).
+The fields are defined once, there; signatures and help show them."""
 
 
 # --- one subscription ---------------------------------------------------------------------------
@@ -187,8 +150,8 @@ class StreamState:
     """The protocol state of one subscription, across every connection it lives on."""
 
     __slots__ = ("spec", "owner", "sink", "server_sub", "op_id", "t0", "params", "symbol",
-                 "expected", "restart", "paused", "terminal", "lagging", "refetches",
-                 "duplicates", "skipped", "lost", "resumes", "overflows")
+                 "expected", "recovering", "paused", "terminal", "lagging", "refetches",
+                 "duplicates", "skipped", "lost", "resumes", "overflows", "restarts")
 
     def __init__(self, spec: StreamSpec, owner: Any, sink: Sink) -> None:
         self.spec = spec
@@ -204,8 +167,9 @@ class StreamState:
         self.symbol: str | None = spec.symbol
         self.expected: int | None = None
         """The next seq to deliver (``None`` until the first ack)."""
-        self.restart = False
-        """The next subscribe gives up the gap (its replay was refused as too long)."""
+        self.recovering: Action | None = None
+        """``SKIP_GAP`` or ``RESTART`` while a subscribe recovering from a refused resume is
+        in flight (see :mod:`wire.recovery`)."""
         self.paused = False
         """Its queue overflowed: not subscribed until the application has read half of it."""
         self.terminal: str | None = None
@@ -217,30 +181,28 @@ class StreamState:
         self.lost = 0
         self.resumes = 0
         self.overflows = 0
+        self.restarts = 0
 
     @property
     def acked(self) -> bool:
         return self.t0 is not None
 
-    def subscribe_message(self) -> dict[str, Any]:
-        """The subscribe to send now: the first one, or a resume from :attr:`expected`."""
+    def subscribe_spec(self) -> StreamSpec:
+        """The subscribe to send now: the first one, or one that names the stream again from
+        the ack's ``t0`` and ``params``: a resume from :attr:`expected`, or as
+        :attr:`recovering` says."""
         if self.t0 is None:
-            return self.spec.message()
+            return self.spec
         assert self.params is not None and self.expected is not None
-        if self.symbol is not None:
-            message: dict[str, Any] = {"op": "subscribe", "symbol": self.symbol, "t0": self.t0}
-        else:
-            message = {"op": "subscribe", "t0": self.t0, **{
-                name: self.params[name] for name in RESUME_FIELDS
-                if self.params.get(name) is not None}}
-        if not self.restart:
-            message["fromSeq"] = self.expected
-        return message
+        if self.recovering is Action.RESTART:
+            return self.spec.resume(self.symbol, None, self.params, None)
+        from_seq = None if self.recovering is Action.SKIP_GAP else self.expected
+        return self.spec.resume(self.symbol, self.t0, self.params, from_seq)
 
 
 # --- the connection's protocol ------------------------------------------------------------------
 
-Reply = Callable[[dict[str, Any] | FeedError], None]
+Reply = Callable[[events.Event | FeedError], None]
 
 
 @dataclass(slots=True)
@@ -313,10 +275,10 @@ class ClientProtocol:
         self._unsubscribe(sub, reply)
         return True
 
-    def request(self, op: dict[str, Any], reply: Reply) -> int:
-        """Send a one-shot operation (ping, symbols, list); ``reply`` gets the reply event or
-        the error. Only while connected."""
-        return self._send(op, _Op("request", reply=reply))
+    def request(self, command: Callable[[int], commands.Command], reply: Reply) -> int:
+        """Send a one-shot operation (``commands.Ping``, ``ListSymbols``, ``ListSubscriptions``,
+        given its id); ``reply`` gets the reply event or the error. Only while connected."""
+        return self._send(command, _Op("request", reply=reply))
 
     def forget(self, op_id: int) -> None:
         """Stop waiting for the reply to ``op_id`` (its caller gave up)."""
@@ -359,20 +321,19 @@ class ClientProtocol:
         self._states.clear()
 
     def receive(self, data: bytes | str) -> None:
-        """Handle one frame from the server: a JSON array of events."""
+        """Handle one frame from the server: a JSON array of events. Ticks are read from the
+        decoded objects directly (the hot path); every other event through
+        :func:`wire.events.read`, which checks its fields."""
         try:
-            events = orjson.loads(data)
-        except orjson.JSONDecodeError as exc:
-            raise ProtocolViolation(f"frame is not valid JSON: {exc}") from None
-        if type(events) is not list:
-            raise ProtocolViolation(f"a frame must be a JSON array of events, got "
-                                    f"{_short(events)}")
+            frame = events.decode(data)
+        except EventError as exc:
+            raise ProtocolViolation(str(exc)) from None
         self.frames += 1
         by_sub = self._by_sub
         event: Any = None
         try:
-            for event in events:
-                if event["type"] == "tick":
+            for event in frame:
+                if event["type"] == events.TICK:
                     state = by_sub.get(event["sub"])
                     if state is None:
                         continue  # unsubscribed, or replaced by a resume: in flight, ignored
@@ -386,36 +347,36 @@ class ClientProtocol:
                     else:
                         self._out_of_order(state, seq, event)
                 else:
-                    self._event(event)
+                    self._event(events.read(event))
         except (KeyError, TypeError) as exc:
             raise ProtocolViolation(f"malformed event {_short(event)}: missing or mistyped "
                                     f"{exc}") from None
+        except EventError as exc:
+            raise ProtocolViolation(str(exc)) from None
 
     # --- events -------------------------------------------------------------------------------
 
-    def _event(self, event: dict[str, Any]) -> None:
-        kind = event["type"]
-        if kind == "lagging":
+    def _event(self, event: events.Event) -> None:
+        if isinstance(event, events.Lagging):
             self._on_lagging(event)
-        elif kind == "end":
+        elif isinstance(event, events.End):
             self._on_end(event)
-        elif kind == "error":
-            answered = self._answered(event.get("id"))
-            self._on_error(answered, ServerError.from_event(event))
-        elif event.get("id") is not None:  # subscribed, unsubscribed, pong, symbols, ...
-            answered = self._answered(event["id"])
+        elif isinstance(event, events.Error):
+            self._on_error(self._answered(event.id), ServerError.of(event))
+        elif isinstance(event, events.Unknown) or getattr(event, "id", None) is None:
+            logger.debug("ignored event %s", _short(event))
+        else:  # subscribed, unsubscribed, pong, symbols, subscriptions
+            answered = self._answered(event.id)  # type: ignore[attr-defined]
             if answered is None:
                 logger.debug("reply to no pending operation: %s", _short(event))
                 return
             op_id, op = answered
             if op.kind == "subscribe":
-                if kind != "subscribed":
+                if not isinstance(event, events.Subscribed):
                     raise ProtocolViolation(f"a subscribe was answered by {_short(event)}")
                 self._on_subscribed(op_id, op, event)
             elif op.reply is not None:
                 op.reply(event)
-        else:
-            logger.debug("ignored event %s", _short(event))
 
     def _answered(self, op_id: object) -> tuple[int, _Op] | None:
         """The operation a reply answers (the oldest unanswered one for an error without id)."""
@@ -434,22 +395,23 @@ class ClientProtocol:
         op = self._ops.pop(op_id, None)  # type: ignore[arg-type]
         return None if op is None else (op_id, op)  # type: ignore[return-value]
 
-    def _on_subscribed(self, op_id: int, op: _Op, event: dict[str, Any]) -> None:
+    def _on_subscribed(self, op_id: int, op: _Op, ack: events.Subscribed) -> None:
         state = op.state
         assert state is not None
-        sub = event["sub"]
+        sub = ack.sub
         if state.terminal is not None or state.op_id != op_id:
             self._unsubscribe(sub, None)  # unsubscribed while its ack was in flight
             return
         state.op_id = None
         state.server_sub = sub
         self._by_sub[sub] = state
-        seq = event["seq"]
-        ack_tick = Tick(seq, event["price"], event["time"], state.owner)
+        seq = ack.seq
+        ack_tick = Tick(seq, ack.price, ack.time, state.owner)
+        recovering, state.recovering = state.recovering, None
         if not state.acked:
-            state.t0 = event["t0"]
-            state.params = event["params"]
-            state.symbol = event["symbol"]
+            state.t0 = ack.t0
+            state.params = ack.params
+            state.symbol = ack.symbol
             spec = state.spec
             state.owner._acked()
             if spec.from_seq is not None:
@@ -459,8 +421,7 @@ class ClientProtocol:
             else:
                 state.expected = seq  # a value at once: the stream's current tick
                 self._deliver(state, ack_tick)
-        elif state.restart:
-            state.restart = False
+        elif recovering is Action.SKIP_GAP:
             assert state.expected is not None
             if seq >= state.expected:
                 if seq > state.expected:
@@ -470,6 +431,14 @@ class ClientProtocol:
                     state.sink.put(lost)
                 state.expected = seq
                 self._deliver(state, ack_tick)
+        elif recovering is Action.RESTART:
+            assert state.expected is not None and state.t0 is not None
+            state.restarts += 1
+            state.sink.put(StreamRestarted(state.owner, state.t0, ack.t0, state.expected - 1))
+            state.t0 = ack.t0
+            state.params = ack.params
+            state.expected = seq
+            self._deliver(state, ack_tick)
         # a resume: ticks expected..seq follow in this frame, then live ticks
 
     def _out_of_order(self, state: StreamState, seq: int, event: dict[str, Any]) -> None:
@@ -520,8 +489,8 @@ class ClientProtocol:
             state.refetches += 1
             self._send_subscribe(state)
 
-    def _on_lagging(self, event: dict[str, Any]) -> None:
-        state = self._by_sub.get(event["sub"])
+    def _on_lagging(self, event: events.Lagging) -> None:
+        state = self._by_sub.get(event.sub)
         if state is None:
             return
         state.lagging += 1
@@ -539,15 +508,15 @@ class ClientProtocol:
             self._unsubscribe(old, None)
         self._send_subscribe(state)
 
-    def _on_end(self, event: dict[str, Any]) -> None:
-        state = self._by_sub.get(event["sub"])
+    def _on_end(self, event: events.End) -> None:
+        state = self._by_sub.get(event.sub)
         if state is None:
             return
         assert state.expected is not None
-        if state.expected <= event["seq"] and self.fill_gaps:
+        if state.expected <= event.seq and self.fill_gaps:
             self._refetch(state)  # ticks are missing before the end: the resume replays them
             return
-        del self._by_sub[event["sub"]]
+        del self._by_sub[event.sub]
         state.server_sub = None
         state.terminal = "ended"
         self._states.pop(state, None)
@@ -571,17 +540,16 @@ class ClientProtocol:
                 op.reply(exc)
 
     def _subscribe_failed(self, state: StreamState, exc: ServerError) -> None:
+        """Do what the recovery table says (:mod:`wire.recovery`)."""
         if state.terminal is not None:
             return
-        passing = exc.code == "rate_limited" or (
-            state.acked and exc.code == "invalid_params" and exc.field == "fromSeq")
-        if passing:  # try again after a delay
+        action = recover(exc.code, exc.field, resuming=state.acked)
+        if action is Action.RETRY:
             epoch = self.epoch
             self.retry.append(lambda: self._retry_subscribe(epoch, state))
             return
-        if (state.acked and exc.code == "limit_exceeded" and exc.field == "fromSeq"
-                and not state.restart):
-            state.restart = True  # the gap is longer than the server keeps: give it up
+        if action in (Action.SKIP_GAP, Action.RESTART) and state.recovering is None:
+            state.recovering = action
             self._send_subscribe(state)
             return
         state.terminal = "failed"
@@ -602,18 +570,21 @@ class ClientProtocol:
     # --- output -------------------------------------------------------------------------------
 
     def _send_subscribe(self, state: StreamState) -> None:
-        state.op_id = self._send(state.subscribe_message(), _Op("subscribe", state=state))
+        spec = state.subscribe_spec()
+        state.op_id = self._send(lambda op_id: commands.Subscribe(op_id, spec),
+                                 _Op("subscribe", state=state))
 
     def _unsubscribe(self, sub: int, reply: Reply | None) -> None:
-        self._send({"op": "unsubscribe", "sub": sub}, _Op("unsubscribe", sub=sub, reply=reply))
+        self._send(lambda op_id: commands.Unsubscribe(op_id, sub),
+                   _Op("unsubscribe", sub=sub, reply=reply))
 
-    def _send(self, message: dict[str, Any], op: _Op) -> int:
+    def _send(self, command: Callable[[int], commands.Command], op: _Op) -> int:
         op_id = self._next_id
         self._next_id += 1
         if self.connected:
             self._ops[op_id] = op
             self._in_flight.append(op_id)
-            self.outbox.append(orjson.dumps({**message, "id": op_id}))
+            self.outbox.append(commands.encode(command(op_id)))
         elif op.reply is not None:
             op.reply(ConnectionLost(None, "not connected"))
         return op_id

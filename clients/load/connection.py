@@ -20,6 +20,9 @@ from typing import Any
 import orjson
 
 from clients.load.spec import Operation
+from wire.events import TICK
+from wire.names import EventType
+from wire.pacing import TokenBucket
 from clients.load.wsclient import WebSocketClient
 
 #: Per-connection counters, in the order of :meth:`LoadConnection.counters`.
@@ -27,27 +30,6 @@ COUNTERS = ("ticks_received", "ws_msgs_received", "data_received", "payload_rece
             "subscriptions",
             "seq_gaps", "ticks_missing", "seq_duplicates", "ticks_conflated", "lagging",
             "errors", "stream_ends", "protocol_violations", "subscribe_timed")
-
-
-class TokenBucket:
-    """Paces a connection's operations below the server's rate limit: ``burst`` at once, then
-    ``rate`` per second."""
-
-    def __init__(self, burst: int, rate: float) -> None:
-        self.capacity = float(burst)
-        self.rate = rate
-        self.tokens = float(burst)
-        self.stamp = time.monotonic()
-
-    async def take(self) -> None:
-        while True:
-            now = time.monotonic()
-            self.tokens = min(self.capacity, self.tokens + (now - self.stamp) * self.rate)
-            self.stamp = now
-            if self.tokens >= 1.0:
-                self.tokens -= 1.0
-                return
-            await asyncio.sleep((1.0 - self.tokens) / self.rate)
 
 
 class LoadConnection(WebSocketClient):
@@ -108,7 +90,7 @@ class LoadConnection(WebSocketClient):
         ticks = 0
         for event in events:
             try:
-                if event["type"] == "tick":
+                if event["type"] == TICK:
                     sub = event["sub"]
                     seq = event["seq"]
                     delay(now - event["time"])
@@ -141,8 +123,10 @@ class LoadConnection(WebSocketClient):
             self.expect[sub] = seq + 1
 
     def _event(self, event: dict[str, Any], now: float) -> None:
+        """A control event, read leniently (the load tester measures peers that speak a
+        subset of the protocol, such as acks without ``t0``): only the fields it counts by."""
         kind = event["type"]
-        if kind == "subscribed":
+        if kind == EventType.SUBSCRIBED:
             self.subscriptions += 1
             seq = event.get("seq")
             if type(seq) is int:
@@ -151,18 +135,18 @@ class LoadConnection(WebSocketClient):
             if sent is not None:
                 self.subscribe_timed += 1
                 self._subscribe_time(now - sent)
-        elif kind == "lagging":
+        elif kind == EventType.LAGGING:
             self.lagging += 1
             self.announced[event["sub"]] = event["seq"]
-        elif kind == "end":
+        elif kind == EventType.END:
             self.stream_ends += 1
             self.expect.pop(event["sub"], None)
-        elif kind == "error":
+        elif kind == EventType.ERROR:
             self.errors += 1
             self._errors[str(event.get("code"))] += 1
             self.sent.pop(event.get("id"), None)
             self._answered(event.get("id"))
-        elif kind == "unsubscribed":
+        elif kind == EventType.UNSUBSCRIBED:
             self.expect.pop(event.get("sub"), None)  # type: ignore[arg-type]
             self._answered(event.get("id"))
 

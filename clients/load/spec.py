@@ -71,7 +71,7 @@ class Subscriber(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class ProtocolSubscriber:
-    """Subscribes as PROTOCOL.md says: ``{"op": "subscribe", "id", "symbol"}`` for a shared
+    """Subscribes as docs/protocol.md says: ``{"op": "subscribe", "id", "symbol"}`` for a shared
     stream, ``{"op": "subscribe", "id", "interval", "seed", ...}`` for a private one.
 
     * ``shared``: subscription ``k`` of connection ``i`` takes ``symbols[(i + k) % len]``;

@@ -20,7 +20,8 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from clients.load import histogram
-from clients.load.connection import COUNTERS, LoadConnection, TokenBucket
+from clients import pacing
+from clients.load.connection import COUNTERS, LoadConnection
 from clients.load.report import Progress, WorkerResult
 from clients.load.spec import LoadSpec
 from clients.load.wsclient import HandshakeError, open_connection
@@ -242,12 +243,12 @@ class Worker:
         if connection.closed.done():  # closed between the handshake and now
             self._on_closed(connection)
             return
-        bucket = connection.bucket = TokenBucket(spec.subscribe_burst, spec.subscribe_rate)
+        bucket = connection.bucket = pacing.bucket(spec.subscribe_rate, spec.subscribe_burst)
         count = spec.subscriptions
         for k in range(count):
             if connection.closing or connection.closed.done():
                 return
-            await bucket.take()
+            await pacing.take(bucket)
             connection.send_operation(spec.subscriber.subscribe(index, k, count))
 
     def _on_closed(self, connection: LoadConnection) -> None:
@@ -277,16 +278,16 @@ class Worker:
         """Unsubscribe (paced, waiting for the replies), then close with 1000."""
         spec = self.spec
         if spec.unsubscribe_at_end and not connection.closing:
-            bucket = connection.bucket or TokenBucket(spec.subscribe_burst, spec.subscribe_rate)
+            bucket = connection.bucket or pacing.bucket(spec.subscribe_rate, spec.subscribe_burst)
             subs = connection.active_subscriptions()
-            pacing = max(0.0, len(subs) - bucket.capacity) / bucket.rate
+            paced = max(0.0, len(subs) - bucket.burst) / bucket.rate
             try:
-                async with asyncio.timeout(spec.close_timeout + pacing):
+                async with asyncio.timeout(spec.close_timeout + paced):
                     for sub in subs:
                         operation = spec.subscriber.unsubscribe(sub)
                         if operation is None or connection.closed.done():
                             break
-                        await bucket.take()
+                        await pacing.take(bucket)
                         connection.send_operation(operation, unsubscribe=True)
                     await connection.unsubscribed.wait()
             except TimeoutError:

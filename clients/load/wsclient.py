@@ -8,8 +8,8 @@ message through :meth:`WebSocketClient.on_message` with the time its bytes arriv
 Reads use :class:`asyncio.BufferedProtocol` and one buffer per process: a plain ``Protocol``
 allocates a fresh 256 KiB ``bytes`` for every read, which cost more than parsing the frames.
 
-The pure helpers (:func:`handshake_request`, :func:`accept_key`, :func:`encode_frame`) do no
-I/O and are tested without a network.
+The pure helpers (:func:`handshake_request`, :func:`accept_key`) do no I/O and are tested
+without a network; frames are built by :mod:`wire.frames`.
 """
 
 from __future__ import annotations
@@ -25,6 +25,9 @@ from collections.abc import Callable
 from typing import TypeVar
 from urllib.parse import urlsplit
 
+from wire.frames import (OP_BINARY, OP_CLOSE, OP_CONTINUATION, OP_PING, OP_PONG, OP_TEXT,
+                         client_frame)
+
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 #: The largest message (all fragments) accepted; a larger one closes with 1009 (bytes).
 MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -39,7 +42,6 @@ SMALL_FRAME_BYTES = 16 * 1024
 #: Free space a read is offered at least (bytes).
 MIN_READ_BYTES = 64 * 1024
 
-OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2, 0x8, 0x9, 0xA
 #: Close code recorded when the connection ended without a close frame (RFC 6455 7.1.5).
 CLOSE_ABNORMAL = 1006
 #: Close code recorded when a close frame carried no code.
@@ -91,19 +93,6 @@ def _frame_size(buf: bytes | bytearray, pos: int, size: int) -> int:
     if length == 127:
         return 10 + struct.unpack_from("!Q", buf, pos + 2)[0] if size - pos >= 10 else 0
     return 2 + length
-
-
-def encode_frame(opcode: int, payload: bytes) -> bytes:
-    """A final client frame. The masking key is zero, which leaves the payload as it is
-    (RFC 6455 5.3 lets the client pick any key; a load tester need not pay for XOR)."""
-    n = len(payload)
-    if n < 126:
-        header = struct.pack("!BB", 0x80 | opcode, 0x80 | n)
-    elif n < 65536:
-        header = struct.pack("!BBH", 0x80 | opcode, 0x80 | 126, n)
-    else:
-        header = struct.pack("!BBQ", 0x80 | opcode, 0x80 | 127, n)
-    return header + b"\0\0\0\0" + payload
 
 
 class WebSocketClient(asyncio.BufferedProtocol):
@@ -254,14 +243,14 @@ class WebSocketClient(asyncio.BufferedProtocol):
 
     def send_text(self, payload: bytes) -> None:
         if self.transport is not None and not self.closing:
-            self.transport.write(encode_frame(OP_TEXT, payload))
+            self.transport.write(client_frame(payload))
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Start the closing handshake; the server answers and closes the TCP connection."""
         if self.closing or self.transport is None or self.transport.is_closing():
             return
         self.closing = self.initiated_close = True
-        self.transport.write(encode_frame(OP_CLOSE, struct.pack("!H", code) + reason.encode()))
+        self.transport.write(client_frame(struct.pack("!H", code) + reason.encode(), OP_CLOSE))
 
     def abort(self) -> None:
         """Drop the TCP connection at once."""
@@ -306,7 +295,7 @@ class WebSocketClient(asyncio.BufferedProtocol):
     def _control_or_fragment(self, b0: int, opcode: int, payload: bytes, now: float) -> None:
         if opcode == OP_PING:
             if not self.closing and self.transport is not None:
-                self.transport.write(encode_frame(OP_PONG, payload))
+                self.transport.write(client_frame(payload, OP_PONG))
         elif opcode == OP_CLOSE:
             self._close_received(payload)
         elif opcode == OP_PONG:
@@ -333,7 +322,7 @@ class WebSocketClient(asyncio.BufferedProtocol):
         assert self.transport is not None
         if not self.closing:  # the server started it: echo its code, as RFC 6455 5.5.1 asks
             self.closing = True
-            self.transport.write(encode_frame(OP_CLOSE, payload[:2]))
+            self.transport.write(client_frame(payload[:2], OP_CLOSE))
         self.transport.close()
 
     def _fail(self, code: int, reason: str) -> None:

@@ -36,7 +36,7 @@ async def test_it_works_where_an_event_loop_is_already_running(server_process):
 def test_errors_reach_the_caller_of_the_blocking_call(server_process):
     srv = server_process().start()
     with BlockingFeed(srv.url) as feed:
-        with pytest.raises(ArgumentError, match="sigma must be >= 0, got -1"):
+        with pytest.raises(ArgumentError, match="sigma must be a finite number >= 0, got -1"):
             feed.subscribe(sigma=-1)
         with pytest.raises(UnknownSymbol):
             feed.subscribe("NOPE")

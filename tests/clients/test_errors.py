@@ -9,6 +9,7 @@ import pytest
 from clients import errors
 from clients.errors import (ArgumentError, BadRequest, FeedError, InvalidParams, LimitExceeded,
                             RateLimited, ServerError, UnknownSubscription, UnknownSymbol)
+from wire import events
 
 
 def test_every_exception_of_the_module_is_drawn_in_its_docstring():
@@ -27,8 +28,8 @@ def test_every_exception_of_the_module_is_drawn_in_its_docstring():
     ("a_newer_code", ServerError),
 ])
 def test_an_error_event_becomes_the_class_of_its_code(code, cls):
-    exc = ServerError.from_event({"type": "error", "id": 7, "code": code, "field": "sigma",
-                                  "message": "sigma must be a finite number >= 0, got -1.0"})
+    exc = ServerError.of(events.Error(7, code, "sigma",
+                                      "sigma must be a finite number >= 0, got -1.0"))
     assert type(exc) is cls
     assert (exc.code, exc.field, exc.id) == (code, "sigma", 7)
     assert exc.message == "sigma must be a finite number >= 0, got -1.0"

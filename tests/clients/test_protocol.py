@@ -9,11 +9,16 @@ import orjson
 import pytest
 
 from clients.errors import (ArgumentError, InvalidParams, ProtocolViolation, RateLimited,
-                            TicksLost, UnknownSymbol)
-from clients.feed.protocol import ClientProtocol, Ended, StreamState, Tick, stream_spec
+                            StreamRestarted, TicksLost, UnknownSymbol)
+from clients.feed.protocol import ClientProtocol, Ended, StreamSpec, StreamState, Tick, check_spec
+from wire import commands, events
 
 PARAMS = {"model": "gbm", "startPrice": 70.0, "mu": 0.05, "sigma": 0.3, "delta": 1.0,
           "interval": 0.1, "seed": 7, "periods": None}
+
+
+def spec(*args, **kwargs) -> StreamSpec:
+    return check_spec(StreamSpec(*args, **kwargs))
 
 
 class Owner:
@@ -56,9 +61,9 @@ def connected(fill_gaps: bool = True) -> ClientProtocol:
 
 
 def subscribe(protocol: ClientProtocol, capacity: int = 1_000_000,
-              **spec: Any) -> tuple[StreamState, Owner]:
+              **fields: Any) -> tuple[StreamState, Owner]:
     owner = Owner(capacity)
-    state = StreamState(stream_spec(**spec), owner, owner)
+    state = StreamState(spec(**fields), owner, owner)
     protocol.add(state)
     return state, owner
 
@@ -69,45 +74,46 @@ def sent(protocol: ClientProtocol) -> list[dict[str, Any]]:
     return ops
 
 
-def frame(*events: dict[str, Any]) -> bytes:
-    return orjson.dumps(list(events))
+def frame(*items: dict[str, Any] | events.Event) -> bytes:
+    return orjson.dumps([item.to_wire() if isinstance(item, events.Event) else item
+                         for item in items])
 
 
 def ack(op_id: int, sub: int, seq: int, symbol: str | None = None, t0: float = 1000.0,
-        params: dict[str, Any] = PARAMS) -> dict[str, Any]:
-    return {"type": "subscribed", "id": op_id, "sub": sub, "symbol": symbol, "seq": seq,
-            "price": 70.0 + seq, "time": t0 + seq, "t0": t0, "params": params}
+        params: dict[str, Any] = PARAMS) -> events.Subscribed:
+    return events.Subscribed(op_id, sub, symbol, seq, 70.0 + seq, t0 + seq, t0, params)
 
 
-def tick(sub: int, seq: int) -> dict[str, Any]:
-    return {"type": "tick", "sub": sub, "seq": seq, "price": 70.0 + seq, "time": 1000.0 + seq}
+def tick(sub: int, seq: int) -> events.Tick:
+    return events.Tick(sub, seq, 70.0 + seq, 1000.0 + seq)
 
 
 # --- arguments ------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(("kwargs", "argument", "message"), [
-    ({"sigma": -1.0}, "sigma", "sigma must be >= 0, got -1.0"),
-    ({"sigma": float("nan")}, "sigma", "sigma must be a finite number, got nan"),
-    ({"start_price": 0}, "start_price", "start_price must be > 0, got 0"),
-    ({"interval": "fast"}, "interval", "interval must be a finite number, got 'fast'"),
+    ({"sigma": -1.0}, "sigma", "sigma must be a finite number >= 0, got -1.0"),
+    ({"sigma": float("nan")}, "sigma", "sigma must be a finite number >= 0, got nan"),
+    ({"start_price": 0}, "start_price", "start_price must be a finite number > 0, got 0"),
+    ({"interval": "fast"}, "interval", "interval must be a finite number > 0, got 'fast'"),
     ({"seed": -1}, "seed", "seed must be an integer from 0 to 2**64-1, got -1"),
     ({"seed": 2**64}, "seed", f"seed must be an integer from 0 to 2**64-1, got {2**64}"),
     ({"seed": True}, "seed", "seed must be an integer from 0 to 2**64-1, got True"),
     ({"periods": 0}, "periods", "periods must be an integer >= 1, got 0"),
-    ({"history": -1}, "history", "history must be an integer >= 0, got -1"),
+    ({"history": -1}, "history", "history must be an integer from 0 to 10000, got -1"),
+    ({"history": 10_001}, "history", "history must be an integer from 0 to 10000, got 10001"),
     ({"symbol": ""}, "symbol", "symbol must be a non-empty string, got ''"),
     ({"symbol": "ACME", "sigma": 0.2}, "sigma",
      "sigma cannot be combined with symbol: a symbol's parameters are fixed by the market"),
     ({"history": 5, "from_seq": 3, "seed": 1, "t0": 1.0}, "history",
      "give history or from_seq, not both"),
-    ({"t0": 1.0}, "t0", "t0 names a private stream only together with its seed"),
+    ({"t0": 1.0}, "t0", "t0 names a stream only together with its seed"),
     ({"seed": 1, "from_seq": 3}, "from_seq",
-     "from_seq resumes a private stream, which needs the seed and t0 of its subscribed reply"),
+     "from_seq resumes a stream, which needs the seed and t0 of its subscribed reply"),
 ])
 def test_a_bad_argument_is_refused_naming_it(kwargs, argument, message):
     with pytest.raises(ArgumentError) as caught:
-        stream_spec(**kwargs)
+        spec(**kwargs)
     assert caught.value.argument == argument
     assert str(caught.value) == message
     assert isinstance(caught.value, ValueError)
@@ -211,8 +217,8 @@ def test_a_resume_beyond_the_replay_limit_reports_the_lost_ticks_then_goes_on():
     protocol.connection_lost(ConnectionError())  # type: ignore[arg-type]
     protocol.connection_made()
     sent(protocol)
-    protocol.receive(frame({"type": "error", "id": 2, "code": "limit_exceeded",
-                            "field": "fromSeq", "message": "fromSeq 1 would replay 500 ticks"}))
+    protocol.receive(frame(events.Error(2, "limit_exceeded", "fromSeq",
+                                        "fromSeq 1 would replay 500 ticks")))
     retry = sent(protocol)
     assert "fromSeq" not in retry[0] and retry[0]["t0"] == 1000.0
     protocol.receive(frame(ack(3, 2, seq=500)))
@@ -220,6 +226,50 @@ def test_a_resume_beyond_the_replay_limit_reports_the_lost_ticks_then_goes_on():
     assert isinstance(lost, TicksLost) and (lost.first, lost.last) == (1, 499)
     assert owner.seqs == [0, 500]
     assert state.lost == 499
+
+
+def test_a_symbol_whose_session_changed_starts_over_and_says_so_once():
+    protocol = connected()
+    state, owner = subscribe(protocol, symbol="ACME")
+    protocol.receive(frame(ack(1, 1, seq=40, symbol="ACME", t0=1000.0)))
+    protocol.connection_lost(ConnectionError())  # type: ignore[arg-type]
+    protocol.connection_made()
+    assert sent(protocol)[0] == {"op": "subscribe", "symbol": "ACME", "t0": 1000.0,
+                                 "fromSeq": 41, "id": 2}
+    protocol.receive(frame(events.Error(2, "invalid_params", "t0", "t0 of ACME is 2000.0")))
+    assert sent(protocol) == [{"op": "subscribe", "symbol": "ACME", "id": 3}]
+    protocol.receive(frame(ack(3, 1, seq=7, symbol="ACME", t0=2000.0), tick(1, 8)))
+    restarted = owner.items[1]
+    assert isinstance(restarted, StreamRestarted)
+    assert (restarted.old_t0, restarted.new_t0, restarted.last) == (1000.0, 2000.0, 40)
+    assert owner.seqs == [40, 7, 8] and state.t0 == 2000.0 and state.restarts == 1
+
+
+def test_a_private_stream_too_old_to_catch_up_starts_over_with_its_params_and_seed():
+    protocol = connected()
+    _, owner = subscribe(protocol, seed=7)
+    protocol.receive(frame(ack(1, 1, seq=0)))
+    protocol.connection_lost(ConnectionError())  # type: ignore[arg-type]
+    protocol.connection_made()
+    sent(protocol)
+    protocol.receive(frame(events.Error(2, "limit_exceeded", "t0", "resuming means 1e8 steps")))
+    [again] = sent(protocol)
+    assert "t0" not in again and "fromSeq" not in again
+    assert {k: again[k] for k in ("seed", "sigma", "interval")} == {"seed": 7, "sigma": 0.3,
+                                                                   "interval": 0.1}
+    protocol.receive(frame(ack(3, 2, seq=0, t0=5000.0)))
+    assert isinstance(owner.items[1], StreamRestarted) and owner.seqs == [0, 0]
+
+
+def test_a_restart_that_is_refused_again_fails_the_subscription():
+    protocol = connected()
+    _, owner = subscribe(protocol, symbol="ACME")
+    protocol.receive(frame(ack(1, 1, seq=40, symbol="ACME")))
+    protocol.connection_lost(ConnectionError())  # type: ignore[arg-type]
+    protocol.connection_made()
+    protocol.receive(frame(events.Error(2, "invalid_params", "t0", "session changed")))
+    protocol.receive(frame(events.Error(3, "unknown_symbol", "symbol", "no ACME any more")))
+    assert isinstance(owner.items[-2], UnknownSymbol) and isinstance(owner.items[-1], Ended)
 
 
 # --- gaps -----------------------------------------------------------------------------------
@@ -230,12 +280,12 @@ def test_lagging_replaces_the_subscription_by_a_resume_from_the_next_seq():
     state, owner = subscribe(protocol, seed=7, interval=0.1)
     protocol.receive(frame(ack(1, 1, seq=0), tick(1, 1)))
     sent(protocol)
-    protocol.receive(frame({"type": "lagging", "sub": 1, "skipped": 12, "seq": 14},
+    protocol.receive(frame(events.Lagging(1, 12, 14),
                            tick(1, 14)))
     ops = sent(protocol)
     assert ops[0] == {"op": "unsubscribe", "sub": 1, "id": 2}
     assert ops[1]["fromSeq"] == 2 and ops[1]["t0"] == 1000.0 and ops[1]["seed"] == 7
-    protocol.receive(frame({"type": "unsubscribed", "id": 2, "sub": 1}, tick(1, 15),
+    protocol.receive(frame(events.Unsubscribed(2, 1), tick(1, 15),
                            ack(3, 2, seq=15), *[tick(2, k) for k in range(2, 16)]))
     protocol.receive(frame(tick(2, 16)))
     assert owner.seqs == list(range(17))
@@ -255,7 +305,7 @@ def test_with_fill_gaps_off_the_jump_is_delivered_and_counted():
     state, owner = subscribe(protocol, seed=7)
     sent(protocol)
     protocol.receive(frame(ack(1, 1, seq=0), tick(1, 1),
-                           {"type": "lagging", "sub": 1, "skipped": 12, "seq": 14},
+                           events.Lagging(1, 12, 14),
                            tick(1, 14), tick(1, 15)))
     assert owner.seqs == [0, 1, 14, 15]
     assert (state.lagging, state.skipped) == (1, 12)
@@ -291,7 +341,7 @@ def test_an_end_after_every_tick_ends_the_subscription():
     protocol = connected()
     state, owner = subscribe(protocol, seed=7, periods=3)
     protocol.receive(frame(ack(1, 1, seq=0), tick(1, 1), tick(1, 2),
-                           {"type": "end", "sub": 1, "seq": 2}))
+                           events.End(1, 2)))
     assert owner.seqs == [0, 1, 2] and owner.items[-1] == Ended(owner)
     assert state.terminal == "ended" and not protocol.states
 
@@ -302,8 +352,7 @@ def test_an_end_after_every_tick_ends_the_subscription():
 def test_a_refused_subscribe_fails_with_a_typed_error():
     protocol = connected()
     state, owner = subscribe(protocol, symbol="NOPE")
-    protocol.receive(frame({"type": "error", "id": 1, "code": "unknown_symbol",
-                            "field": "symbol", "message": "unknown symbol 'NOPE'"}))
+    protocol.receive(frame(events.Error(1, "unknown_symbol", "symbol", "unknown symbol 'NOPE'")))
     assert isinstance(owner.failed, UnknownSymbol)
     assert (owner.failed.code, owner.failed.field) == ("unknown_symbol", "symbol")
     assert owner.items == [owner.failed, Ended(owner)]
@@ -315,8 +364,7 @@ def test_an_error_without_id_answers_the_oldest_operation_and_rate_limited_is_re
     first, _ = subscribe(protocol, seed=1)
     second, _ = subscribe(protocol, seed=2)
     sent(protocol)
-    protocol.receive(frame({"type": "error", "id": None, "code": "rate_limited",
-                            "field": None, "message": "more than 50 operations a second"},
+    protocol.receive(frame(events.Error(None, "rate_limited", None, "more than 50 operations a second"),
                            ack(2, 1, seq=0)))
     assert second.server_sub == 1 and first.server_sub is None and first.terminal is None
     assert len(protocol.retry) == 1
@@ -331,16 +379,14 @@ def test_a_resume_ahead_of_a_restarted_server_is_retried_not_failed():
     protocol.connection_lost(ConnectionError())  # type: ignore[arg-type]
     protocol.connection_made()
     sent(protocol)
-    protocol.receive(frame({"type": "error", "id": 2, "code": "invalid_params",
-                            "field": "fromSeq", "message": "fromSeq 10 is ahead"}))
+    protocol.receive(frame(events.Error(2, "invalid_params", "fromSeq", "fromSeq 10 is ahead")))
     assert state.terminal is None and len(protocol.retry) == 1
 
 
 def test_a_retry_made_for_an_old_connection_does_nothing():
     protocol = connected()
     subscribe(protocol, seed=7)
-    protocol.receive(frame({"type": "error", "id": None, "code": "rate_limited",
-                            "field": None, "message": "slow down"}))
+    protocol.receive(frame(events.Error(None, "rate_limited", None, "slow down")))
     retry = protocol.retry.pop()
     protocol.connection_lost(ConnectionError())  # type: ignore[arg-type]
     protocol.connection_made()
@@ -352,19 +398,18 @@ def test_a_retry_made_for_an_old_connection_does_nothing():
 def test_a_one_shot_operation_gets_its_reply_or_its_error():
     protocol = connected()
     replies: list[Any] = []
-    protocol.request({"op": "ping"}, replies.append)
-    protocol.request({"op": "ping"}, replies.append)
-    protocol.receive(frame({"type": "pong", "id": 1, "time": 5.0},
-                           {"type": "error", "id": None, "code": "rate_limited", "field": None,
-                            "message": "slow down"}))
-    assert replies[0] == {"type": "pong", "id": 1, "time": 5.0}
+    protocol.request(commands.Ping, replies.append)
+    protocol.request(commands.Ping, replies.append)
+    protocol.receive(frame(events.Pong(1, 5.0),
+                           events.Error(None, "rate_limited", None, "slow down")))
+    assert replies[0] == events.Pong(1, 5.0)
     assert isinstance(replies[1], RateLimited)
 
 
 def test_a_lost_connection_fails_the_replies_still_awaited():
     protocol = connected()
     replies: list[Any] = []
-    protocol.request({"op": "ping"}, replies.append)
+    protocol.request(commands.Ping, replies.append)
     lost = ConnectionError("gone")
     protocol.connection_lost(lost)  # type: ignore[arg-type]
     assert replies == [lost]
@@ -383,6 +428,5 @@ def test_a_frame_outside_the_contract_is_a_protocol_violation(data):
 def test_invalid_params_of_a_first_subscribe_is_final():
     protocol = connected()
     _, owner = subscribe(protocol, seed=7, interval=0.00001)
-    protocol.receive(frame({"type": "error", "id": 1, "code": "invalid_params",
-                            "field": "interval", "message": "interval must be ..."}))
+    protocol.receive(frame(events.Error(1, "invalid_params", "interval", "interval must be ...")))
     assert isinstance(owner.failed, InvalidParams) and owner.failed.field == "interval"

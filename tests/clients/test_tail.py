@@ -10,16 +10,20 @@ import sys
 
 import pytest
 
-from clients.feed.protocol import stream_spec
+from clients.feed.protocol import StreamSpec, check_spec
 from clients.feed.tail import tail
 from streamer.cli import build_parser
 from streamer.cli import tail as tail_command
 from tests.conftest import ROOT, timeout, wait_for, ws_url
 
 
+def spec(*args, **kwargs) -> StreamSpec:
+    return check_spec(StreamSpec(*args, **kwargs))
+
+
 async def test_csv_has_a_header_then_one_line_per_tick_in_order(server):
     out = io.StringIO()
-    printed = await wait_for(tail(ws_url(server), [stream_spec("BOLT")], count=5, out=out))
+    printed = await wait_for(tail(ws_url(server), [spec("BOLT")], count=5, out=out))
     lines = out.getvalue().splitlines()
     assert printed == 5 and lines[0] == "symbol,seed,seq,price,time" and len(lines) == 6
     rows = [line.split(",") for line in lines[1:]]
@@ -30,7 +34,7 @@ async def test_csv_has_a_header_then_one_line_per_tick_in_order(server):
 
 async def test_json_lines_of_a_private_stream_start_at_its_start_price(server):
     out = io.StringIO()
-    await wait_for(tail(ws_url(server), [stream_spec(seed=7, sigma=0.3, interval=0.005)],
+    await wait_for(tail(ws_url(server), [spec(seed=7, sigma=0.3, interval=0.005)],
                         fmt="json", count=4, out=out))
     ticks = [json.loads(line) for line in out.getvalue().splitlines()]
     assert [t["seq"] for t in ticks] == [0, 1, 2, 3]
@@ -39,7 +43,7 @@ async def test_json_lines_of_a_private_stream_start_at_its_start_price(server):
 
 async def test_several_symbols_are_printed_as_they_arrive_until_count(server):
     out = io.StringIO()
-    await wait_for(tail(ws_url(server), [stream_spec("ACME"), stream_spec("BOLT")],
+    await wait_for(tail(ws_url(server), [spec("ACME"), spec("BOLT")],
                         count=30, header=False, out=out))
     symbols = [line.split(",")[0] for line in out.getvalue().splitlines()]
     assert len(symbols) == 30 and set(symbols) == {"ACME", "BOLT"}
@@ -47,13 +51,13 @@ async def test_several_symbols_are_printed_as_they_arrive_until_count(server):
 
 async def test_a_finite_stream_ends_the_tail(server):
     out = io.StringIO()
-    printed = await wait_for(tail(ws_url(server), [stream_spec(seed=1, interval=0.002,
+    printed = await wait_for(tail(ws_url(server), [spec(seed=1, interval=0.002,
                                                                periods=6)], out=out))
     assert printed == 6
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["--sigma", "-1"], "streamer tail: error: sigma must be >= 0, got -1.0"),
+    (["--sigma", "-1"], "streamer tail: error: sigma must be a finite number >= 0, got -1.0"),
     (["ACME", "--seed", "3"], "streamer tail: error: --seed describes a private stream; it "
                               "cannot be combined with SYMBOL"),
     (["ACME", "--count", "0"], "streamer tail: error: --count must be >= 1, got 0"),

@@ -8,7 +8,8 @@ from collections import Counter
 import orjson
 import pytest
 
-from clients.load.connection import LoadConnection, TokenBucket
+from clients import pacing
+from clients.load.connection import LoadConnection
 
 
 class Fixture:
@@ -126,9 +127,9 @@ async def test_frames_that_break_the_wire_contract_are_counted(conn: Fixture,
 
 
 async def test_the_token_bucket_sends_a_burst_then_paces() -> None:
-    bucket = TokenBucket(burst=3, rate=1000.0)
+    bucket = pacing.bucket(rate=1000.0, burst=3)
     for _ in range(3):
-        await bucket.take()
+        await pacing.take(bucket)
     assert bucket.tokens < 1.0
-    await bucket.take()  # waits about a millisecond for the next token
+    await pacing.take(bucket)  # waits about a millisecond for the next token
     assert bucket.tokens < 1.0

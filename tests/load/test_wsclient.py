@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import struct
 
-from clients.load.wsclient import (OP_CLOSE, OP_TEXT, WebSocketClient, accept_key,
-                                   encode_frame, handshake_request)
+from clients.load.wsclient import WebSocketClient, accept_key, handshake_request
+from wire.frames import OP_CLOSE, OP_TEXT, client_frame
+from wire.frames import server_frame as final_frame
 
 
 def server_frame(payload: bytes, opcode: int = OP_TEXT, final: bool = True) -> bytes:
-    n = len(payload)
-    first = (0x80 if final else 0) | opcode
-    if n < 126:
-        return bytes([first, n]) + payload
-    if n < 65536:
-        return bytes([first, 126]) + struct.pack("!H", n) + payload
-    return bytes([first, 127]) + struct.pack("!Q", n) + payload
+    """A server frame; a fragment (not final) has its FIN bit cleared."""
+    frame = final_frame(payload, opcode)
+    return frame if final else bytes([frame[0] & 0x7F]) + frame[1:]
 
 
 def test_the_accept_key_is_rfc_6455s_example() -> None:
@@ -30,14 +27,6 @@ def test_the_upgrade_request_carries_path_query_host_and_token() -> None:
     assert "Sec-WebSocket-Key: KEY" in lines
     assert "Authorization: Bearer t0k" in lines
     assert request.endswith("\r\n\r\n")
-
-
-def test_client_frames_are_masked_with_lengths_in_all_three_sizes() -> None:
-    for n, header in ((5, 2), (300, 4), (70_000, 10)):
-        frame = encode_frame(OP_TEXT, b"x" * n)
-        assert frame[0] == 0x81 and frame[1] & 0x80
-        assert len(frame) == header + 4 + n
-        assert frame[header:header + 4] == b"\0\0\0\0"
 
 
 class Recorder(WebSocketClient):
@@ -99,5 +88,5 @@ async def test_a_close_from_the_server_is_echoed_and_its_code_kept() -> None:
     client.connection_made(transport)  # type: ignore[arg-type]
     feed(client, server_frame(struct.pack("!H", 1001) + b"bye", opcode=OP_CLOSE), 64)
     assert client.close_code == 1001 and client.close_reason == "bye"
-    assert transport.written == [encode_frame(OP_CLOSE, struct.pack("!H", 1001))]
+    assert transport.written == [client_frame(struct.pack("!H", 1001), OP_CLOSE)]
     assert transport.closed and client.closing and not client.initiated_close

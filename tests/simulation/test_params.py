@@ -1,4 +1,4 @@
-"""GBMParams and check_seed: the domain of every model parameter, and what a rejection says."""
+"""GBMParams: the domain of every model parameter, and what a rejection says."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from simulation.errors import ParamError, SimulationError
-from simulation.params import SEED_MAX, TRADING_DAYS_PER_YEAR, GBMParams, check_seed
+from simulation.params import TRADING_DAYS_PER_YEAR, GBMParams
 
 VALID = {"start_price": 70.0, "mu": 0.05, "sigma": 0.3, "delta": 1.0}
 
@@ -203,30 +203,3 @@ def test_every_value_inside_the_bounds_is_accepted_unchanged(
     assert (params.start_price, params.mu, params.sigma, params.delta) == (
         start_price, mu, sigma, delta
     )
-
-
-@pytest.mark.parametrize("seed", [0, 1, 2**63, 2**64 - 1])
-def test_check_seed_accepts_unsigned_64_bit_integers(seed: int) -> None:
-    assert SEED_MAX == 2**64 - 1
-    assert check_seed(seed) == seed
-
-
-@pytest.mark.parametrize(
-    ("seed", "shown"),
-    [(-1, "-1"), (2**64, "18446744073709551616"), (True, "True"), (1.0, "1.0"), ("1", "'1'"),
-     (None, "None")],
-)
-def test_check_seed_rejects_anything_else(seed: object, shown: str) -> None:
-    with pytest.raises(ParamError) as caught:
-        check_seed(seed)
-
-    assert str(caught.value) == f"seed must be an integer from 0 to 2**64-1, got {shown}"
-    assert caught.value.field == "seed"
-
-
-def test_check_seed_names_the_field_it_is_given() -> None:
-    with pytest.raises(ParamError) as caught:
-        check_seed(-1, field="marketSeed")
-
-    assert str(caught.value) == "marketSeed must be an integer from 0 to 2**64-1, got -1"
-    assert caught.value.field == "marketSeed"

@@ -9,12 +9,16 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 import pytest
 
 from simulation import GBMParams, path
-from streamer import messages, schedule
+from streamer import schedule
+from streamer.config import ServerConfig
 from streamer.hub import MAX_ROUNDS, Hub, Stream
 from tests.conftest import small_market
+from tests.streamer.drive import new_session, sent
+from wire.events import payload
 
 NOW = 1_764_412_345.25
 MARKET = small_market(NOW)
@@ -23,25 +27,28 @@ PARAMS = GBMParams(42.0, 0.1, 0.45, 0.5)
 
 
 class Peer:
-    """A connection as the hub sees it: a list of parts and an end callback."""
-
-    conflating = False  # reads fast enough: ticks always go to parts
+    """A connection as the hub sees it: it keeps what it is given, in order."""
 
     def __init__(self) -> None:
         self.parts: list[str] = []
         self.ended: list[int] = []
 
-    def stream_ended(self, sub: int) -> None:
+    def deliver(self, sub: int, seq: int, text: str) -> bool:
+        self.parts.append(text)
+        return len(self.parts) == 1
+
+    def deliver_ticks(self, texts: list[str], subs: Any, seqs: Any) -> bool:
+        assert len(texts) == len(subs) == len(seqs)
+        empty = not self.parts
+        self.parts.extend(texts)
+        return empty
+
+    def deliver_end(self, sub: int, text: str) -> bool:
         self.ended.append(sub)
-
-    def conflate(self, sub: int, tick: str) -> None:
-        raise AssertionError("a peer that is not conflating got a conflated tick")
-
-    def conflate_end(self, sub: int, end: str) -> None:
-        raise AssertionError("a peer that is not conflating got a conflated end")
+        return self.deliver(sub, -1, text)
 
     def events(self) -> list[dict[str, Any]]:
-        events = json.loads(messages.frame(self.parts)) if self.parts else []
+        events = json.loads(payload(self.parts)) if self.parts else []
         self.parts.clear()
         return events
 
@@ -173,14 +180,12 @@ def test_closing_a_private_stream_frees_it():
     assert (hub.streams, hub.subscriptions, len(hub.bank)) == (3, 0, 3)
 
 
-def test_a_private_stream_stays_open_while_one_subscriber_is_left():
+def test_a_private_stream_takes_exactly_one_subscriber():
     hub = new_hub()
     stream = open_private(hub)
-    first, second = watch(hub, stream, 1), watch(hub, stream, 2)
-    hub.detach(stream, first, 1)
-    assert hub.streams == 4
-    hub.advance(schedule.instant(T0, 0.1, 1))
-    assert [e["seq"] for e in second.events()] == [1]
+    watch(hub, stream, 1)
+    with pytest.raises(ValueError, match="a private stream has one subscriber"):
+        hub.attach(stream, Peer(), 2)
 
 
 def test_a_closed_private_stream_is_never_stepped_again():
@@ -295,11 +300,12 @@ def test_next_due_includes_a_faster_private_stream():
     assert hub.current(stream)[0] == 0
 
 
-def test_every_subscriber_of_a_stream_gets_the_same_tick_under_its_own_sub():
+def test_every_subscriber_of_a_symbol_gets_the_same_tick_under_its_own_sub():
     hub = new_hub()
-    stream = open_private(hub)
+    stream = hub.symbol("ACME")
+    assert stream is not None
     a, b = watch(hub, stream, 3), watch(hub, stream, 8)
-    hub.advance(schedule.instant(T0, 0.1, 1))
+    hub.advance(stream.t0 + (hub.current(stream)[0] + 1) * stream.interval)
     [ta], [tb] = a.events(), b.events()
     assert (ta["sub"], tb["sub"]) == (3, 8)
     assert {**ta, "sub": 0} == {**tb, "sub": 0}
@@ -339,31 +345,21 @@ def test_a_finite_stream_sends_end_and_tells_the_peer():
 
 
 def test_ticks_of_interleaved_private_streams_reach_exactly_their_own_connections():
-    import orjson as _orjson
-
-    from simulation import GBMParams as _Params
-    from simulation import path as _path
-    from streamer import messages as _messages
-    from streamer.config import ServerConfig as _Config
-    from streamer.session import Session as _Session
-    from tests.conftest import small_market as _market
-
     now = 1_800_000_000.0
-    hub = Hub(_market(now), now, ring=100)
-    sessions = [_Session(hub, _Config(), now) for _ in range(3)]
+    hub = Hub(small_market(now), now, ring=100)
+    sessions = [new_session(hub, ServerConfig(), now) for _ in range(3)]
     for k in range(30):  # streams opened in turn by the three connections
-        sessions[k % 3].receive(_orjson.dumps({"op": "subscribe", "seed": k, "interval": 0.1,
-                                               "sigma": 0.2}).decode(), now)
+        sessions[k % 3].receive(orjson.dumps({"op": "subscribe", "seed": k, "interval": 0.1,
+                                              "sigma": 0.2}).decode(), now)
     for session in sessions:
-        session.parts.clear()
+        sent(session)  # the acks
     for step in range(1, 4):
         hub.advance(now + 0.1 * step)
     for index, session in enumerate(sessions):
-        events = _orjson.loads(_messages.frame(session.parts))
         by_sub: dict[int, list[float]] = {}
-        for event in events:
+        for event in sent(session):
             by_sub.setdefault(event["sub"], []).append(event["price"])
         assert sorted(by_sub) == list(range(1, 11))
         for sub, prices in by_sub.items():
             seed = (sub - 1) * 3 + index
-            assert prices == _path(_Params(70.0, 0.05, 0.2, 1.0), seed, 4)[1:].tolist()
+            assert prices == path(GBMParams(70.0, 0.05, 0.2, 1.0), seed, 4)[1:].tolist()

@@ -10,13 +10,14 @@ import orjson
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from streamer import messages
 from streamer.config import ServerConfig
-from streamer.errors import ProtocolError
 from streamer.hub import Hub
 from streamer.session import Session
 from tests.conftest import small_market
+from tests.streamer.drive import new_session
 from tests.streamer.protocol_check import event_problems
+from wire import commands
+from wire.errors import CommandError
 
 NOW = time.time()
 HUB = Hub(small_market(NOW), NOW, ring=1000)
@@ -41,24 +42,23 @@ def encode(value: object) -> str:
 
 
 def replies(session: Session) -> list[dict]:
-    events = orjson.loads(messages.frame(session.parts))
-    session.parts.clear()
-    return events
+    data = session.data_to_send()
+    return orjson.loads(data) if data else []
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.text(max_size=300) | st.binary(max_size=300))
 def test_parse_raises_only_protocol_errors(raw):
     try:
-        messages.parse(raw)
-    except ProtocolError as exc:
+        commands.parse(raw)
+    except CommandError as exc:
         assert exc.code in ("bad_json", "bad_request", "invalid_params")
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.one_of(operations.map(encode), json_values.map(encode), st.text(max_size=200)))
 def test_any_message_gets_exactly_valid_events_and_never_raises(raw):
-    session = Session(HUB, CONFIG, NOW)
+    session = new_session(HUB, CONFIG, NOW)
     try:
         session.receive(raw, NOW)
         events = replies(session)
@@ -74,7 +74,7 @@ def test_any_message_gets_exactly_valid_events_and_never_raises(raw):
 @given(st.lists(st.tuples(operations.map(encode), st.floats(0, 0.5)), max_size=25))
 def test_a_session_keeps_its_books_whatever_it_is_sent(script):
     hub = Hub(small_market(NOW), NOW, ring=1000)
-    session = Session(hub, CONFIG, NOW)
+    session = new_session(hub, CONFIG, NOW)
     now = NOW
     for raw, pause in script:
         now += pause

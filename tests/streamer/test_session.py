@@ -1,8 +1,8 @@
 """The per-connection state machine (streamer/session.py), driven by plain function calls.
 
 A :class:`Client` wraps a Session: it feeds a message and a chosen ``now`` to
-``session.receive`` and decodes ``session.parts`` the way the server would send them (one
-frame). Ticks are produced by calling ``hub.advance(now)`` by hand. No network, no sleeping.
+``session.receive`` and decodes ``session.data_to_send()`` the way a client reads a frame.
+Ticks are produced by calling ``hub.advance(now)`` by hand. No network, no sleeping.
 """
 
 from __future__ import annotations
@@ -16,12 +16,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from simulation import GBMParams, path
-from streamer import messages, schedule
+from streamer import schedule
 from streamer.config import ServerConfig
 from streamer.hub import Hub
-from simulation.params import PICKED_SEED_BOUND
 from streamer.session import Session
 from tests.conftest import small_market
+from tests.streamer.drive import new_session, sent
+from wire.names import PICKED_SEED_BOUND
 
 NOW = 1_764_412_345.25
 MARKET = small_market(NOW)
@@ -40,7 +41,7 @@ class Client:
     """One connection's session; every call returns the events of one frame."""
 
     def __init__(self, hub: Hub, config: ServerConfig) -> None:
-        self.session = Session(hub, config)
+        self.session = new_session(hub, config)
 
     def send(self, message: dict[str, Any] | str, now: float = NOW) -> list[dict[str, Any]]:
         text = message if isinstance(message, str) else json.dumps(message)
@@ -49,12 +50,7 @@ class Client:
 
     def frame(self) -> list[dict[str, Any]]:
         """The events gathered since the last call, decoded as a client decodes a frame."""
-        parts = self.session.parts
-        if not parts:
-            return []
-        events = json.loads(messages.frame(parts))
-        parts.clear()
-        return events
+        return sent(self.session)
 
     def subscribe(self, now: float = NOW, **fields: Any) -> dict[str, Any]:
         events = self.send({"op": "subscribe", **fields}, now)
@@ -120,7 +116,7 @@ def test_a_malformed_operation_gets_bad_request(client, raw, field, message):
 
 
 def test_a_binary_frame_gets_bad_request(client):
-    client.session.receive_binary(b"\x00\x01\x02")
+    client.session.receive_binary(b"\x00\x01\x02", NOW)
     assert error(client.frame()) == {
         "type": "error", "id": None, "code": "bad_request", "field": None,
         "message": "binary frames are not accepted (3 bytes); send each JSON message as a "
@@ -614,7 +610,7 @@ def test_a_stream_that_overflows_ends_after_its_last_finite_tick(client, hub):
 
 @pytest.mark.parametrize("extra", [{}, {"history": 3}, {"fromSeq": 95}])
 def test_resuming_a_stream_past_its_overflow_never_sends_a_null_price(client, extra):
-    # PROTOCOL.md section 3: prices are JSON numbers. /gbm answers the same path with 400
+    # docs/protocol.md, frames: prices are JSON numbers. /gbm answers the same path with 400
     # "the path leaves double precision"; the stream must not send price null instead.
     events = client.send({"op": "subscribe", "startPrice": 1e9, "mu": 10.0, "sigma": 0.0,
                           "delta": 2520.0, "interval": 0.01, "seed": 1, "t0": NOW - 1,
@@ -700,7 +696,7 @@ def test_an_error_leaves_other_subscriptions_ticking(client, hub, bad):
 
 def test_a_binary_frame_leaves_other_subscriptions_ticking(client, hub):
     ack = client.subscribe(interval=0.1, seed=1)
-    client.session.receive_binary(b"{}")
+    client.session.receive_binary(b"{}", NOW)
     assert error(client.frame())["code"] == "bad_request"
     assert [t["seq"] for t in ticks(run(hub, client, ack["t0"], 0.1, range(1, 4)))] == [1, 2, 3]
 
@@ -787,11 +783,11 @@ FUZZ_HUB = make_hub(ServerConfig(), NOW)
 @given(message=MESSAGES)
 def test_any_json_message_is_answered_with_events_and_never_raises(message):
     config = ServerConfig(max_catchup=10_000)
-    session = Session(FUZZ_HUB, config)
+    session = new_session(FUZZ_HUB, config)
     raw = json.dumps(message)
     try:
         session.receive(raw, NOW)
-        events = json.loads(messages.frame(session.parts))
+        events = sent(session)
     finally:
         session.close()
     assert events and all(e["type"] in ("subscribed", "error", "pong", "subscriptions",
@@ -804,7 +800,63 @@ def test_a_new_private_stream_starts_at_seq_0_even_a_hair_before_an_instant():
     from streamer import schedule as _schedule
     now = 1_800_000_000.005 - _schedule.DUE_SLACK / 2  # within the slack of the next instant
     hub = Hub(small_market(now), now, ring=100)
-    session = Session(hub, ServerConfig(), now)
+    session = new_session(hub, ServerConfig(), now)
     session.receive('{"op": "subscribe", "interval": 0.005, "seed": 7}', now)
-    ack = json.loads(messages.frame(session.parts))[0]
+    ack = sent(session)[0]
     assert (ack["seq"], ack["price"]) == (0, 70.0)
+
+
+# --- values that parse() lets through are refused here, by name --------------------------------
+
+
+@pytest.fixture
+def session() -> Session:
+    config = ServerConfig()
+    return new_session(make_hub(config), config)
+
+
+@pytest.mark.parametrize(("field", "text", "shown"), [
+    ("startPrice", "NaN", "nan"),
+    ("mu", "Infinity", "inf"),
+    ("sigma", "-Infinity", "-inf"),
+    ("delta", "1e999", "inf"),
+    ("sigma", "1" + "0" * 60, "1" + "0" * 36 + "..."),
+    ("startPrice", "-" + "9" * 30, "-" + "9" * 30),
+])
+def test_non_finite_or_huge_model_values_reach_the_session_as_invalid_params(
+        session, field, text, shown):
+    session.receive(f'{{"op": "subscribe", "id": 1, "{field}": {text}}}', NOW)
+    [error] = sent(session)
+    assert (error["type"], error["code"], error["field"], error["id"]) == (
+        "error", "invalid_params", field, 1)
+    assert error["message"].startswith(f"{field} must be a finite number ")
+    assert error["message"].endswith(f", got {shown}")
+
+
+@pytest.mark.parametrize(("field", "text"), [
+    ("interval", "NaN"),
+    ("interval", "Infinity"),
+    ("interval", "1e999"),
+    ("interval", str(2**80)),
+    ("periods", str(2**80)),
+    ("history", str(2**80)),
+    ("seed", str(2**64)),
+    ("seed", str(2**200)),
+])
+def test_other_out_of_range_values_reach_the_session_as_invalid_params(session, field, text):
+    session.receive(f'{{"op": "subscribe", "id": 1, "{field}": {text}}}', NOW)
+    [error] = sent(session)
+    assert (error["type"], error["code"], error["field"]) == ("error", "invalid_params", field)
+
+
+def test_a_huge_from_seq_reaches_the_session_as_invalid_params(session):
+    session.receive(f'{{"op": "subscribe", "symbol": "ACME", "fromSeq": {2**80}}}', NOW)
+    [error] = sent(session)
+    assert (error["code"], error["field"]) == ("invalid_params", "fromSeq")
+
+
+def test_a_nan_t0_reaches_the_session_as_invalid_params(session):
+    session.receive('{"op": "subscribe", "seed": 1, "t0": NaN}', NOW)
+    [error] = sent(session)
+    assert (error["code"], error["field"], error["message"]) == (
+        "invalid_params", "t0", "t0 must be epoch seconds not in the future, got nan")

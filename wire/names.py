@@ -1,0 +1,121 @@
+"""Names and numbers of the protocol: operations, events, codes, fields and bounds.
+
+Every peer spells these the same way, so each is written here once; docs/protocol.md explains
+them. The enums are ``str``/``int`` subclasses, so they compare equal to, and encode as, the
+plain values on the wire.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum, StrEnum
+
+
+class Op(StrEnum):
+    """The ``op`` of a client operation."""
+
+    SUBSCRIBE = "subscribe"
+    UNSUBSCRIBE = "unsubscribe"
+    LIST = "list"
+    SYMBOLS = "symbols"
+    PING = "ping"
+
+
+class EventType(StrEnum):
+    """The ``type`` of a server event."""
+
+    SUBSCRIBED = "subscribed"
+    UNSUBSCRIBED = "unsubscribed"
+    SUBSCRIPTIONS = "subscriptions"
+    SYMBOLS = "symbols"
+    PONG = "pong"
+    TICK = "tick"
+    END = "end"
+    LAGGING = "lagging"
+    ERROR = "error"
+
+
+class ErrorCode(StrEnum):
+    """The stable ``code`` of an ``error`` event. An error answers one operation; the
+    connection and every other subscription go on."""
+
+    BAD_JSON = "bad_json"
+    """The message is not JSON."""
+    BAD_REQUEST = "bad_request"
+    """Not an object, an unknown op or field, a missing or mistyped field, a binary frame."""
+    INVALID_PARAMS = "invalid_params"
+    """A value outside its range (``field`` names it)."""
+    UNKNOWN_SYMBOL = "unknown_symbol"
+    UNKNOWN_SUBSCRIPTION = "unknown_subscription"
+    LIMIT_EXCEEDED = "limit_exceeded"
+    """A server limit: subscriptions per connection, message size, replay or catch-up length."""
+    RATE_LIMITED = "rate_limited"
+    """More operations a second than the server allows; the operation was not carried out."""
+
+
+class CloseCode(IntEnum):
+    """WebSocket close codes the server sends (and 1006, which no peer sends: it is recorded
+    when a connection ends without a close frame)."""
+
+    NORMAL = 1000
+    GOING_AWAY = 1001
+    """The server is shutting down."""
+    ABNORMAL = 1006
+    POLICY = 1008
+    """Idle without a subscription, or flooding on after ``rate_limited``."""
+    TOO_BIG = 1009
+    """A client frame larger than the server reads at all; reconnecting does not help."""
+    INTERNAL = 1011
+    SLOW_CONSUMER = 4008
+    """Conflated for longer than the server allows: the client reads too slowly."""
+
+
+class EndReason(StrEnum):
+    """The ``reason`` of an ``end`` that is not the last tick of a finite stream."""
+
+    OVERFLOW = "overflow"
+    """The next price would leave double precision."""
+
+
+#: The model fields of a private stream (geometric Brownian motion), in the protocol's order.
+MODEL_FIELDS = ("startPrice", "mu", "sigma", "delta")
+#: Everything that, with ``t0``, defines a private stream: what a resume sends back.
+PRIVATE_FIELDS = (*MODEL_FIELDS, "interval", "seed", "periods")
+#: The ``params`` of an ack or a ``symbols`` entry, in order.
+PARAMS_FIELDS = ("model", *PRIVATE_FIELDS)
+#: Every field a ``subscribe`` may carry.
+SUBSCRIBE_FIELDS = ("op", "id", "symbol", "model", *PRIVATE_FIELDS, "history", "fromSeq", "t0")
+#: Fields of a ``subscribe`` that carry numbers, and those that carry integers.
+NUMBER_FIELDS = ("startPrice", "mu", "sigma", "delta", "interval", "t0")
+INTEGER_FIELDS = ("seed", "periods", "history", "fromSeq")
+#: The one model of protocol version 1.
+GBM = "gbm"
+
+#: What a private stream uses for a field it leaves out: the original service's example
+#: (``startPrice=70.0&mu=0.05&sigma=0.30&delta=1.0``), one tick a second.
+STREAM_DEFAULTS: dict[str, float] = {
+    "startPrice": 70.0, "mu": 0.05, "sigma": 0.30, "delta": 1.0, "interval": 1.0}
+
+#: Seeds are unsigned 64-bit integers.
+SEED_MAX = 2**64 - 1
+#: Seeds the server picks stay below 2**53, so that JavaScript can echo them exactly.
+PICKED_SEED_BOUND = 2**53
+#: An operation's ``id``: a string of at most this many characters, or an integer from
+#: ``ID_MIN`` to ``ID_MAX`` (what every encoder echoes exactly).
+ID_MAX_LENGTH = 64
+ID_MIN, ID_MAX = -(2**63), 2**64 - 1
+#: The most ``history`` the protocol lets a subscribe ask for (a server may allow less).
+HISTORY_MAX = 10_000
+
+#: Python spellings of the wire's camelCase fields, for clients that take keyword arguments.
+PYTHON_NAMES = {"startPrice": "start_price", "fromSeq": "from_seq"}
+WIRE_NAMES = {python: wire for wire, python in PYTHON_NAMES.items()}
+
+
+def python_name(field: str) -> str:
+    """``startPrice`` -> ``start_price``; other fields are spelled alike."""
+    return PYTHON_NAMES.get(field, field)
+
+
+def wire_name(argument: str) -> str:
+    """``start_price`` -> ``startPrice``; the inverse of :func:`python_name`."""
+    return WIRE_NAMES.get(argument, argument)
