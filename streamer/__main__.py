@@ -1,4 +1,5 @@
-"""``python -m streamer``: the same as the ``streamer`` command."""
+"""``python -m streamer serve ...``: the server alone (the ``streamer`` command adds ``tail`` and
+``load``)."""
 
 import sys
 

@@ -1,110 +1,119 @@
-"""Every setting of the server, in one frozen object with visible defaults and units.
+"""Every setting of the server, defined once, in one frozen object with visible defaults.
 
-Only the CLI reads flags and environment variables; everything else receives a
-:class:`ServerConfig`.
+Each field of :class:`ServerConfig` is a setting: its default, its unit and its help live in
+the field's declaration (:func:`setting`), and everything else derives from it: the flags of
+``streamer serve`` and their ``--help`` (:mod:`streamer.cli`), the one environment variable
+(``STREAMER_TOKEN``), and the settings table of the README (``python -m streamer.config``
+prints it; a test holds the README to it). Only the CLI reads flags and the environment;
+everything else receives a :class:`ServerConfig`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sys
+from dataclasses import MISSING, Field, dataclass, field, fields
+from typing import Any
 
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 8765
+from wire.names import HISTORY_MAX
 
-DEFAULT_MIN_INTERVAL = 0.001
-DEFAULT_MAX_INTERVAL = 3600.0
-DEFAULT_MAX_PERIODS = 1_000_000
-DEFAULT_MAX_HISTORY = 10_000
-DEFAULT_MAX_REPLAY = 100_000
-DEFAULT_MAX_CATCHUP = 10_000_000
-DEFAULT_MAX_SUBSCRIPTIONS = 1_000
-DEFAULT_MAX_MESSAGE_BYTES = 4_096
-DEFAULT_MAX_FRAME_BYTES = 1 << 20
-DEFAULT_PING_INTERVAL = 20.0
-DEFAULT_PING_TIMEOUT = 20.0
-DEFAULT_MAX_CONNECTIONS = 20_000
-DEFAULT_MAX_OPS_PER_SECOND = 100.0
-DEFAULT_OPS_BURST = 1_000
-DEFAULT_FLOOD_LIMIT = 100
+#: Resuming a private stream far back costs one operation of the rate limit per this many
+#: steps it makes the server compute, so that CPU per connection stays bounded too.
 CATCHUP_STEPS_PER_OP = 100_000
-DEFAULT_MAX_SEND_BUFFER = 512 * 1024
-DEFAULT_SLOW_CONSUMER_TIMEOUT = 10.0
-DEFAULT_IDLE_TIMEOUT = 60.0
+
+#: The units a setting may have, and the metavar its flag shows.
+UNITS = {"s": "SECONDS", "bytes": "BYTES", "ticks": "N", "steps": "STEPS", "/s": "RATE",
+         "": "N"}
+
+
+def setting(default: Any, help: str, *, unit: str = "", flag: str | None = None,
+            metavar: str | None = None, env: str | None = None, unset: str | None = None,
+            zero_disables: bool = False, cli: bool = True) -> Any:
+    """Declare one setting (a dataclass field with its documentation).
+
+    ``help`` is one line; ``unit`` is one of :data:`UNITS`; ``flag`` defaults to the name
+    with dashes; ``env`` names an environment variable read when the flag is absent;
+    ``unset`` says what ``None`` (or an empty default) means; with ``zero_disables`` a flag
+    value of 0 means ``None``; ``cli=False`` keeps a setting off the command line."""
+    if unit not in UNITS:
+        raise ValueError(f"unknown unit {unit!r}")
+    meta = {"help": help, "unit": unit, "flag": flag, "metavar": metavar, "env": env,
+            "unset": unset, "zero_disables": zero_disables, "cli": cli}
+    if isinstance(default, tuple):
+        return field(default_factory=lambda: default, metadata=meta)
+    return field(default=default, metadata=meta)
 
 
 @dataclass(frozen=True, slots=True)
 class ServerConfig:
-    """Settings of one server process. Times are in seconds, sizes in bytes."""
+    """Settings of one server process. Times are in seconds, sizes in bytes; each field's
+    declaration says what it does (``python -m streamer.config`` prints them as a table)."""
 
-    host: str = DEFAULT_HOST
-    """Address to listen on; loopback by default."""
-    port: int = DEFAULT_PORT
-    """TCP port; 0 picks a free one."""
-    market_file: str | None = None
-    """TOML or JSON market definition; ``None`` serves the built-in demo market."""
+    host: str = setting("127.0.0.1", "address to listen on (loopback only by default)",
+                        metavar="HOST")
+    port: int = setting(8765, "TCP port; 0 picks a free one", metavar="PORT")
+    market_file: str | None = setting(
+        None, "market definition, .toml or .json (see docs/market.md)", flag="--market",
+        metavar="FILE", unset="the built-in demo market of 8 symbols")
 
-    min_interval: float = DEFAULT_MIN_INTERVAL
-    """Smallest ``interval`` a private stream may ask for (s)."""
-    max_interval: float = DEFAULT_MAX_INTERVAL
-    """Largest ``interval`` a private stream may ask for (s)."""
-    max_periods: int = DEFAULT_MAX_PERIODS
-    """Largest ``periods`` of ``/gbm`` and of a finite stream."""
-    max_history: int = DEFAULT_MAX_HISTORY
-    """Largest ``history`` a subscription may ask for (ticks)."""
-    max_replay: int = DEFAULT_MAX_REPLAY
-    """Most ticks one ``fromSeq`` may replay; further back is ``limit_exceeded``."""
-    max_catchup: int = DEFAULT_MAX_CATCHUP
-    """Most steps the server computes to resume a private stream from its ``t0``."""
-    max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS
-    """Subscriptions one connection may hold at once."""
-    max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES
-    """Largest client message answered; a larger one gets ``limit_exceeded`` (bytes)."""
-    max_frame_bytes: int = DEFAULT_MAX_FRAME_BYTES
-    """Largest client frame read at all; a larger one closes the connection with 1009 (bytes)."""
-    workers: int = 1
-    """Server processes sharing the port (``SO_REUSEPORT``). The market is deterministic, so
-    every process computes the same ticks; each takes a share of the connections and writes
-    their frames, which spreads the per-frame system calls over the cores. ``/healthz`` and
-    ``/metrics`` describe the process that answered."""
-    worker: int = 0
-    """This process's number among ``workers`` (set by the command line)."""
-    ping_interval: float | None = DEFAULT_PING_INTERVAL
-    """Seconds between WebSocket pings the server sends; ``None`` disables them."""
-    ping_timeout: float | None = DEFAULT_PING_TIMEOUT
-    """Seconds to wait for a pong before closing the connection."""
-    max_connections: int = DEFAULT_MAX_CONNECTIONS
-    """Open WebSocket connections at once; one more is refused with HTTP 503."""
-    max_ops_per_second: float = DEFAULT_MAX_OPS_PER_SECOND
-    """Sustained client operations per second per connection; faster gets ``rate_limited``.
-    Resuming a private stream costs one more operation per ``CATCHUP_STEPS_PER_OP`` steps it
-    makes the server compute, so CPU per connection stays bounded too."""
-    ops_burst: int = DEFAULT_OPS_BURST
-    """Operations a connection may send at once before the per-second rate applies (enough
-    to subscribe up to ``max_subscriptions`` in one go)."""
-    flood_limit: int = DEFAULT_FLOOD_LIMIT
-    """``rate_limited`` replies in a row after which the connection is closed with 1008."""
-    max_send_buffer: int = DEFAULT_MAX_SEND_BUFFER
-    """Bytes waiting to be written to one connection before its ticks are conflated (newest
-    tick per subscription kept, ``lagging`` announced); writing resumes below a quarter."""
-    socket_send_buffer: int | None = None
-    """Kernel send buffer of each connection's socket (bytes); ``None`` keeps the operating
-    system's autotuning, which on Linux lets a stalled reader hold megabytes in the kernel
-    before ``max_send_buffer`` is reached."""
-    slow_consumer_timeout: float = DEFAULT_SLOW_CONSUMER_TIMEOUT
-    """Seconds a connection may stay conflated before it is closed with 4008."""
-    idle_timeout: float | None = DEFAULT_IDLE_TIMEOUT
-    """Seconds a connection may stay open without ever subscribing (closed with 1008)."""
-    token: str | None = None
-    """When set, every request but the dashboard's static files needs ``?token=`` or
-    ``Authorization: Bearer``; otherwise HTTP 401. Compared in constant time, never logged."""
-    allow_origins: tuple[str, ...] = ()
-    """When not empty, a WebSocket upgrade whose ``Origin`` is neither listed nor the server's
-    own gets HTTP 403. Requests without ``Origin`` (not from a browser) are not affected."""
+    min_interval: float = setting(0.001, "smallest tick interval a private stream may ask for",
+                                  unit="s")
+    max_interval: float = setting(3600.0, "largest tick interval a private stream may ask for",
+                                  unit="s")
+    max_periods: int = setting(1_000_000, "largest periods of /gbm and of a finite stream")
+    max_history: int = setting(HISTORY_MAX, "largest history a subscription may ask for",
+                               unit="ticks")
+    max_replay: int = setting(100_000, "most ticks one fromSeq resume may replay; further back "
+                              "is limit_exceeded", unit="ticks")
+    max_catchup: int = setting(10_000_000, "most steps computed to resume a private stream "
+                               "from its t0", unit="steps")
+    max_subscriptions: int = setting(1_000, "subscriptions one connection may hold")
+    max_message_bytes: int = setting(4_096, "largest client message answered; a larger one "
+                                     "gets limit_exceeded", unit="bytes")
+    max_frame_bytes: int = setting(1 << 20, "largest client frame read at all; a larger one "
+                                   "closes the connection with 1009", unit="bytes")
+    max_connections: int = setting(20_000, "open WebSocket connections; one more is refused "
+                                   "with HTTP 503")
+    max_ops_per_second: float = setting(
+        100.0, "sustained operations per second per connection; faster gets rate_limited "
+        f"(a resume costs one more per {CATCHUP_STEPS_PER_OP:,} steps it computes)", unit="/s")
+    ops_burst: int = setting(1_000, "operations a connection may send at once before the rate "
+                             "applies (enough for max_subscriptions in one go)")
+    flood_limit: int = setting(100, "rate_limited replies in a row before the connection is "
+                               "closed with 1008")
+    max_send_buffer: int = setting(
+        512 * 1024, "bytes waiting for one connection before its ticks are conflated (newest "
+        "per subscription kept, lagging announced); writing resumes below a quarter",
+        unit="bytes")
+    socket_send_buffer: int | None = setting(
+        None, "kernel send buffer of each connection's socket", unit="bytes",
+        unset="the OS autotunes it (a stalled reader can then hold megabytes in the kernel)")
+    slow_consumer_timeout: float = setting(10.0, "seconds a connection may stay conflated "
+                                           "before it is closed with 4008", unit="s")
+    idle_timeout: float | None = setting(60.0, "seconds a connection may stay open without "
+                                         "ever subscribing (then closed with 1008)", unit="s",
+                                         zero_disables=True)
+    token: str | None = setting(
+        None, "require ?token= or 'Authorization: Bearer' on every request but the "
+        "dashboard's files (HTTP 401 otherwise); compared in constant time, never logged",
+        metavar="TOKEN", env="STREAMER_TOKEN", unset="no token")
+    allow_origins: tuple[str, ...] = setting(
+        (), "browser origin allowed to open /ws (repeatable); others get HTTP 403; the "
+        "server's own origin is always allowed", flag="--allow-origin", metavar="ORIGIN",
+        unset="any origin")
+    workers: int = setting(1, "server processes sharing the port (SO_REUSEPORT), each "
+                           "computing the same market; /healthz and /metrics describe the "
+                           "process that answered")
+    worker: int = setting(0, "this process's number among workers (set by the command line)",
+                          cli=False)
+    ping_interval: float | None = setting(20.0, "seconds between keepalive pings", unit="s",
+                                          zero_disables=True)
+    ping_timeout: float | None = setting(20.0, "seconds to wait for a pong before closing",
+                                         unit="s", zero_disables=True)
 
     def __repr__(self) -> str:  # never print the token
-        fields = ", ".join(f"{name}={'***' if name == 'token' and value else value!r}"
-                           for name, value in ((f, getattr(self, f)) for f in self.__slots__))
-        return f"ServerConfig({fields})"
+        shown = ", ".join(f"{f.name}={'***' if f.name == 'token' and value else value!r}"
+                          for f, value in ((f, getattr(self, f.name)) for f in fields(self)))
+        return f"ServerConfig({shown})"
 
     def __post_init__(self) -> None:
         if not 0 < self.min_interval <= self.max_interval:
@@ -131,3 +140,71 @@ class ServerConfig:
                              f"{self.workers} and {self.worker}")
         if not 0 <= self.port <= 65535:
             raise ValueError(f"port must be 0..65535, got {self.port}")
+
+
+@dataclass(frozen=True, slots=True)
+class Setting:
+    """One setting as its flag and its documentation see it."""
+
+    name: str
+    kind: str
+    """The annotation: ``int``, ``float | None``, ``tuple[str, ...]``, ..."""
+    default: Any
+    help: str
+    unit: str
+    flag: str
+    metavar: str
+    env: str | None
+    unset: str | None
+    zero_disables: bool
+
+
+def settings(cli_only: bool = True) -> list[Setting]:
+    """Every setting of :class:`ServerConfig`, in declaration order (those on the command
+    line only, unless ``cli_only`` is off)."""
+    found = []
+    for f in fields(ServerConfig):
+        meta = f.metadata
+        if cli_only and not meta["cli"]:
+            continue
+        found.append(Setting(
+            name=f.name, kind=str(f.type), default=_default(f), help=meta["help"],
+            unit=meta["unit"], flag=meta["flag"] or "--" + f.name.replace("_", "-"),
+            metavar=meta["metavar"] or UNITS[meta["unit"]], env=meta["env"],
+            unset=meta["unset"], zero_disables=meta["zero_disables"]))
+    return found
+
+
+def _default(f: Field[Any]) -> Any:
+    if f.default is not MISSING:
+        return f.default
+    assert f.default_factory is not MISSING
+    return f.default_factory()
+
+
+def show_default(item: Setting) -> str:
+    """The default as the README and ``--help`` show it."""
+    value = item.default
+    if value is None or value == ():
+        text = item.unset or "none"
+    elif isinstance(value, float) and value.is_integer():
+        text = f"`{int(value)}`"
+    else:
+        text = f"`{value}`"
+    if item.env:
+        text = f"`${item.env}`, else {text}"
+    return text
+
+
+def markdown_table() -> str:
+    """The README's settings table."""
+    rows = ["| option | default | unit | meaning |", "|---|---|---|---|"]
+    for item in settings():
+        flag = f"`{item.flag} {item.metavar}`" if item.kind != "bool" else f"`{item.flag}`"
+        meaning = item.help + ("; `0` disables" if item.zero_disables else "")
+        rows.append(f"| {flag} | {show_default(item)} | {item.unit} | {meaning} |")
+    return "\n".join(rows) + "\n"
+
+
+if __name__ == "__main__":
+    sys.stdout.write(markdown_table())

@@ -23,7 +23,8 @@ import socket
 import time
 from collections import Counter
 from collections.abc import Callable
-from pathlib import Path
+from importlib import resources
+from pathlib import PurePosixPath
 from urllib.parse import parse_qs
 from typing import Any
 
@@ -436,20 +437,25 @@ def _response(status: int, body: bytes, content_type: str, request: Request,
     return Response(status, http.HTTPStatus(status).phrase, headers, body)
 
 
-#: The dashboard's files: ``/`` is its index.html, ``/static/NAME`` any other file in it.
-DASHBOARD = Path(__file__).resolve().parent.parent / "clients" / "dashboard"
+#: The dashboard's files: ``/`` is its index.html, ``/static/NAME`` any other file in it. They
+#: are package data of the dashboard (``clients/dashboard``), read through importlib.resources
+#: so that an installed server serves them from wherever it was installed: the server depends
+#: on the dashboard's files, not on any of the clients' code.
+DASHBOARD = resources.files("clients") / "dashboard"
 _CONTENT_TYPES = {".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8",
                   ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml",
                   ".png": "image/png", ".ico": "image/x-icon", ".txt": "text/plain; charset=utf-8",
                   ".json": "application/json"}
+_FILE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_-][A-Za-z0-9_.-]*)*")
 
 
 def _static_file(name: str) -> tuple[bytes, str] | None:
-    """The bytes and type of a dashboard file, or None (also for any path leaving the folder)."""
-    if not name or name.startswith(("/", ".")) or "\\" in name or "/." in name:
+    """The bytes and type of a dashboard file, or None. Only plain names are looked up: no
+    component may start with a dot, so no path leaves the folder."""
+    if not _FILE_NAME.fullmatch(name):
         return None
-    file = (DASHBOARD / name).resolve()
-    content_type = _CONTENT_TYPES.get(file.suffix)
-    if content_type is None or not file.is_relative_to(DASHBOARD) or not file.is_file():
+    content_type = _CONTENT_TYPES.get(PurePosixPath(name).suffix)
+    file = DASHBOARD.joinpath(*name.split("/"))
+    if content_type is None or not file.is_file():
         return None
     return file.read_bytes(), content_type

@@ -27,7 +27,9 @@ export function recover(code, field, resuming) {
 
 
 def _const(name: str, value: object, doc: str) -> str:
-    return f"/** {doc} */\nexport const {name} = {json.dumps(value)};\n"
+    rows = isinstance(value, list) and value and isinstance(value[0], dict)
+    text = json.dumps(value, indent=2) if rows else json.dumps(value)
+    return f"/** {doc} */\nexport const {name} = {text};\n"
 
 
 def render() -> str:

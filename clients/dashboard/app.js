@@ -13,10 +13,11 @@ import { Connection, socketUrl } from "./connection.js";
 import { StreamForm, readFields } from "./form.js";
 import { Stream } from "./stream.js";
 import { DEFAULT_WINDOW, readUrl, writeUrl } from "./url.js";
+import { ACTION, recover } from "./wire.js";
 
 const TEXT_EVERY_MS = 200; // refresh of numbers, sparklines and the status line
 const SPARK_SECONDS = 60; // what a watch-list sparkline shows
-const RETRY_RATE_LIMITED_MS = 1000; // a subscribe refused with rate_limited is tried again
+const RETRY_DELAY_MS = 1000; // a subscribe refused for a passing reason is tried again
 
 const $ = (selector, root = document) => root.querySelector(selector);
 
@@ -177,12 +178,19 @@ class Dashboard {
 
   // --- streams -----------------------------------------------------------------------------
 
-  /** Subscribe a stream: resume from its next seq when it can, else afresh. */
-  subscribe(stream) {
-    const resume = stream.canResume;
-    const history = !resume && stream.symbol !== null && !stream.noHistory
+  /**
+   * Subscribe a stream: resume from its next seq when it can, else afresh. A refusal is
+   * handled as the protocol's recovery table says (wire.js, docs/protocol.md): retry later,
+   * skip the gap (the same stream from its current tick), restart it, or fail.
+   * `recovering` is the action a refused resume asked for.
+   */
+  subscribe(stream, recovering = null) {
+    const skipGap = recovering === ACTION.SKIP_GAP;
+    const resume = stream.canResume && recovering === null;
+    const fresh = !resume;
+    const history = fresh && stream.symbol !== null && !stream.noHistory
       ? stream.historyFor(Math.max(this.windowSeconds, SPARK_SECONDS)) : 0; // a full chart at once
-    const [op, raw] = stream.subscribeOp({ resume, history });
+    const [op, raw] = stream.subscribeOp({ resume, skipGap, history });
     stream.state = "subscribing";
     this.request(op, raw, {
       onReply: (ack) => {
@@ -199,25 +207,28 @@ class Dashboard {
         this.scheduleFrame();
       },
       onError: (error) => {
-        if (resume && (error.code === "limit_exceeded" ||
-            (error.code === "invalid_params" && (error.field === "t0" || error.field === "fromSeq")))) {
-          // the server cannot continue this stream (a new market session, or too far behind):
-          // start it again, and say so on its card
-          console.warn(`dashboard: ${stream.label}: cannot resume (${error.message}); restarting`);
-          stream.resets++;
-          stream.reset();
-          stream.t0 = null;
-          this.subscribe(stream);
-        } else if (error.code === "rate_limited") {
-          // the server refused it for now (too many operations a second): try again shortly
+        if (history > 0 && error.field === "history") {
+          // the page asked for history on its own account, to fill the chart; a server with a
+          // smaller limit refuses it: ask without (this is the page's choice, not a recovery)
+          stream.noHistory = true;
+          this.subscribe(stream, recovering);
+          return;
+        }
+        const action = recover(error.code, error.field, resume || skipGap);
+        if (action === ACTION.RETRY) {
           stream.state = "waiting";
           setTimeout(() => {
             if (this.streams.get(stream.key) === stream && stream.sub === null &&
-                stream.state === "waiting" && this.conn.isOpen) this.subscribe(stream);
-          }, RETRY_RATE_LIMITED_MS);
-        } else if (history > 0 && error.field === "history") {
-          stream.noHistory = true; // a server with a smaller history limit
-          this.subscribe(stream);
+                stream.state === "waiting" && this.conn.isOpen) this.subscribe(stream, recovering);
+          }, RETRY_DELAY_MS);
+        } else if ((action === ACTION.SKIP_GAP || action === ACTION.RESTART) && recovering === null) {
+          // the gap is beyond the server's replay, or the stream cannot be continued (a new
+          // market session): the chart starts again, and its card says so
+          console.warn(`dashboard: ${stream.label}: cannot resume (${error.message}); ${action}`);
+          stream.resets++;
+          stream.reset();
+          if (action === ACTION.RESTART) stream.t0 = null;
+          this.subscribe(stream, action);
         } else {
           stream.state = "failed";
           stream.problem = `${error.code}: ${error.message}`;

@@ -3,11 +3,10 @@
 // server's own message); the page only refuses text that is not a number at all, since JSON
 // cannot carry it.
 
-import { PRIVATE_FIELDS } from "./stream.js";
+import { INTEGER_FIELDS, PRIVATE_FIELDS } from "./wire.js";
 
 const NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
 const INTEGER = /^[-+]?\d+$/;
-const INTEGER_FIELDS = new Set(["seed", "periods"]);
 
 /**
  * Read fields (name -> text) into [op, raw, errors]: blank fields are left out (the server's
@@ -20,7 +19,7 @@ export function readFields(fields) {
   for (const name of PRIVATE_FIELDS) {
     const text = (fields[name] ?? "").trim();
     if (text === "") continue;
-    if (INTEGER_FIELDS.has(name)) {
+    if (INTEGER_FIELDS.includes(name)) {
       if (INTEGER.test(text)) raw[name] = text.replace(/^\+/, "").replace(/^(-?)0+(?=\d)/, "$1");
       else errors[name] = `${name} must be a whole number, got ${JSON.stringify(text)}`;
     } else if (NUMBER.test(text)) {

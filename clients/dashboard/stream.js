@@ -6,13 +6,10 @@
 
 import { TickBuffer } from "./buffer.js";
 import { WindowStats } from "./stats.js";
+import { HISTORY_MAX, PRIVATE_FIELDS } from "./wire.js";
 
 /** Ticks kept per stream: 5 minutes at 50 Hz (about 400 KiB per stream with its spare half). */
 export const CAPACITY = 15000;
-/** The most `history` a watch-list subscription asks for (the server's default limit). */
-export const MAX_HISTORY = 10000;
-/** The private-stream fields of a subscribe, in the protocol's order. */
-export const PRIVATE_FIELDS = ["startPrice", "mu", "sigma", "delta", "interval", "seed", "periods"];
 
 export class Stream {
   /**
@@ -57,25 +54,23 @@ export class Stream {
 
   /**
    * The subscribe operation that (re)opens this stream: [op, raw] for Connection.send.
-   * resume: continue from the next expected seq with fromSeq (needs t0); else start afresh,
-   * with `history` ticks so a symbol's chart starts full.
+   * resume: continue from the next expected seq with fromSeq (needs t0); skipGap: the same
+   * stream (its t0) from its current tick, the missed ones given up; else start afresh. Without
+   * fromSeq, `history` ticks come first, so a chart starts full.
    */
-  subscribeOp({ resume, history = 0 }) {
+  subscribeOp({ resume, skipGap = false, history = 0 }) {
     const op = { op: "subscribe" };
     let raw = null;
     if (this.symbol !== null) {
       op.symbol = this.symbol;
     } else {
-      for (const name of ["startPrice", "mu", "sigma", "delta", "interval"]) op[name] = this.spec[name];
+      for (const name of PRIVATE_FIELDS.slice(0, -2)) op[name] = this.spec[name]; // all but seed, periods
       if (this.spec.periods !== null && this.spec.periods !== undefined) op.periods = this.spec.periods;
       if (this.seedText !== null) raw = { seed: this.seedText };
     }
-    if (resume) {
-      op.t0 = this.t0;
-      op.fromSeq = this.lastSeq + 1;
-    } else if (history > 0) {
-      op.history = history;
-    }
+    if (resume || skipGap) op.t0 = this.t0;
+    if (resume) op.fromSeq = this.lastSeq + 1;
+    else if (history > 0) op.history = history;
     return [op, raw];
   }
 
@@ -87,7 +82,7 @@ export class Stream {
   /** The ticks a fresh subscription should replay to fill `seconds` of chart. */
   historyFor(seconds) {
     if (!this.interval) return 0;
-    return Math.min(MAX_HISTORY, CAPACITY, Math.ceil(seconds / this.interval));
+    return Math.min(HISTORY_MAX, CAPACITY, Math.ceil(seconds / this.interval));
   }
 
   /** Forget every tick: the stream restarts (a new market session, for instance). */

@@ -7,7 +7,7 @@
 //   &window=60                               seconds of history the charts show
 //   &token=...                               passed on to the WebSocket (access control)
 
-import { PRIVATE_FIELDS } from "./stream.js";
+import { PRIVATE_FIELDS } from "./wire.js";
 
 export const WINDOWS = [10, 60, 300];
 export const DEFAULT_WINDOW = 60;

@@ -1,7 +1,7 @@
 """``streamer load``: the command line of the load tester. Only this module reads flags.
 
-The owner's CLI wires it with :func:`add_arguments` (on the ``load`` subparser) and
-:func:`run`; ``python -m clients.load`` uses :func:`main`.
+The ``streamer`` command (:mod:`tick_streamer`) wires it with :func:`add_arguments` (on the
+``load`` subparser) and :func:`run`.
 
 Exit status: 0 when every threshold held, 99 when one failed (as k6), 1 when the run could not
 measure (no connection opened, a worker failed), 2 for bad arguments, 130 when interrupted.
@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
-import logging
 import signal
 import sys
 import threading
@@ -209,8 +208,13 @@ def spec_from_args(args: argparse.Namespace) -> LoadSpec:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``streamer load`` with parsed arguments; return the exit status."""
-    from clients.load.display import LiveProgress, console_for, print_summary
-    from clients.load.runner import run_load
+    try:
+        from clients.load.display import LiveProgress, console_for, print_summary
+        from clients.load.runner import run_load
+    except ImportError as exc:
+        print(f"streamer load: error: the load tester needs {exc.name}: install it with "
+              "pip install 'tick-streamer[load]'", file=sys.stderr)
+        return EXIT_USAGE
 
     try:
         spec = spec_from_args(args)
@@ -283,18 +287,3 @@ def _write_json(summary: Summary, path: str) -> None:
     else:
         with open(path, "wb") as file:
             file.write(data)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="streamer load",
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    add_arguments(parser)
-    return parser
-
-
-def main(argv: list[str] | None = None) -> int:
-    """``python -m clients.load [options]``."""
-    args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    return run(args)

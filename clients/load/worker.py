@@ -93,20 +93,18 @@ class Worker:
 
     # --- the run ------------------------------------------------------------------------------
 
-    def _raise_open_files_limit(self) -> None:
-        """Each connection is a file descriptor: lift the soft limit toward the hard one."""
+    def _check_open_files_limit(self) -> None:
+        """Each connection is a file descriptor. The ``streamer`` command lifts the limit
+        before it starts the workers (they inherit it); say so if it is still too low."""
         wanted = len(self.share) + FILES_SPARE
-        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-        target = hard if hard == resource.RLIM_INFINITY else min(hard, max(soft, wanted))
-        if soft != resource.RLIM_INFINITY and soft < target:
-            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
-        if target != resource.RLIM_INFINITY and target < wanted:
-            self.notes.append(f"at most {target} open files (ulimit -n) for {len(self.share)} "
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            self.notes.append(f"at most {soft} open files (ulimit -n) for {len(self.share)} "
                               f"connections: some connects will fail with OSError")
 
     async def run(self, start: float) -> WorkerResult:
         spec = self.spec
-        self._raise_open_files_limit()
+        self._check_open_files_limit()
         loop = asyncio.get_running_loop()
         loop.add_reader(self.pipe.fileno(), self._on_pipe)
         cpu0, wall0 = time.process_time(), time.time()

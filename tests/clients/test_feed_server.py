@@ -182,8 +182,10 @@ async def test_connecting_to_nothing_fails_at_once_with_connect_error():
 
 
 def test_the_client_never_runs_an_event_loop_of_its_own_nor_imports_the_server():
-    # the feed is library code; the load tester's worker processes own their loops
-    for file in [*sorted((ROOT / "clients" / "feed").rglob("*.py")), ROOT / "clients" / "errors.py"]:
+    # the feed is library code; the load tester's worker processes and the tail command (its
+    # cli module, the one entry point) own their loops
+    library = [f for f in sorted((ROOT / "clients" / "feed").rglob("*.py")) if f.name != "cli.py"]
+    for file in [*library, ROOT / "clients" / "errors.py"]:
         tree = ast.parse(Path(file).read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):

@@ -12,8 +12,8 @@ import pytest
 
 from clients.feed.protocol import StreamSpec, check_spec
 from clients.feed.tail import tail
-from streamer.cli import build_parser
-from streamer.cli import tail as tail_command
+from clients.feed.cli import run as tail_command
+from tick_streamer.cli import build_parser
 from tests.conftest import ROOT, timeout, wait_for, ws_url
 
 
@@ -77,7 +77,7 @@ def test_no_server_is_an_error_not_a_traceback(capsys):
 
 def test_the_command_prints_count_json_lines(server_process):
     srv = server_process().start()
-    done = subprocess.run([sys.executable, "-m", "streamer", "tail", "--url", srv.url,
+    done = subprocess.run([sys.executable, "-m", "tick_streamer", "tail", "--url", srv.url,
                            "--format", "json", "--count", "3", "BOLT"],
                           capture_output=True, text=True, cwd=ROOT, timeout=timeout(20))
     assert done.returncode == 0, done.stderr
@@ -87,7 +87,7 @@ def test_the_command_prints_count_json_lines(server_process):
 
 def test_ctrl_c_stops_the_command_quietly(server_process):
     srv = server_process().start()
-    proc = subprocess.Popen([sys.executable, "-m", "streamer", "tail", "--url", srv.url,
+    proc = subprocess.Popen([sys.executable, "-m", "tick_streamer", "tail", "--url", srv.url,
                              "BOLT"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, cwd=ROOT)
     assert proc.stdout is not None and proc.stderr is not None

@@ -4,6 +4,8 @@ bounded tick buffer, the rolling statistics, the form's parser and the address's
 from __future__ import annotations
 
 from tests.conftest import http_url
+from wire.names import ErrorCode
+from wire.recovery import Action, recover
 
 
 async def test_the_tick_buffer_keeps_the_newest_ticks_in_fixed_memory(server, open_page):
@@ -67,3 +69,17 @@ async def test_the_form_parser_keeps_big_seeds_exact_and_the_address_round_trips
     assert result["search"] == "?symbols=ACME,BOLT&stream=interval:0.02,seed:42&window=300&token=t"
     assert result["back"] == {"symbols": ["ACME", "BOLT"],
                               "streams": [{"interval": "0.02", "seed": "42"}], "window": 300}
+
+
+async def test_the_page_recovers_from_a_refused_subscribe_as_the_python_client_does(server,
+                                                                                     open_page):
+    cases = [(code.value, field, resuming) for code in ErrorCode
+             for field in (None, "fromSeq", "t0", "sigma", "history", "symbol")
+             for resuming in (False, True)]
+    page = await open_page(http_url(server, "/"))
+    actions = await page.evaluate("""async (cases) => {
+        const { recover } = await import('/static/wire.js');
+        return cases.map(([code, field, resuming]) => recover(code, field, resuming));
+    }""", cases)
+    assert actions == [recover(code, field, resuming) for code, field, resuming in cases]
+    assert set(actions) == set(Action)  # every action is among the cases

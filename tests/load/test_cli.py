@@ -1,5 +1,5 @@
-"""The command line: wired into a ``streamer``-style parser as the owner will, its defaults
-are LoadSpec's, its threshold flags become thresholds."""
+"""The command line: wired into the ``streamer`` command's parser, its defaults are
+LoadSpec's, its threshold flags become thresholds."""
 
 from __future__ import annotations
 
@@ -10,17 +10,12 @@ import pytest
 from clients.load import cli
 from clients.load.errors import SpecError
 from clients.load.spec import LoadSpec, ProtocolSubscriber
+from tick_streamer.cli import build_parser
 
 
 def streamer_parser() -> argparse.ArgumentParser:
-    """As streamer/cli.py builds its parser, with ``load`` added."""
-    parser = argparse.ArgumentParser(prog="streamer",
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    load = commands.add_parser("load", help="load-test a server",
-                               formatter_class=argparse.ArgumentDefaultsHelpFormatter)
-    cli.add_arguments(load)
-    return parser
+    """The ``streamer`` command's parser, with ``load`` among its commands."""
+    return build_parser()
 
 
 def test_the_defaults_are_the_specs() -> None:

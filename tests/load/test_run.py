@@ -33,7 +33,7 @@ async def until(predicate, seconds: float = 5.0) -> None:
 
 async def run_cli(*args: str, seconds: float = 30.0) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "clients.load", *args, cwd=ROOT,
+        sys.executable, "-m", "tick_streamer", "load", *args, cwd=ROOT,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
     try:
         out, err = await wait_for(proc.communicate(), seconds)
