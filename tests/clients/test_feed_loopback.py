@@ -1,4 +1,5 @@
-"""The asyncio Feed over a fake transport: dropped connections, conflation, refusals and slow
+"""The asyncio Feed over an in-memory transport to the real server core (a Session per
+connection on one Hub, on a stepped clock): dropped connections, conflation, refusals and slow
 readers, without a network. Prices are checked against simulation.path (what /gbm serves)."""
 
 from __future__ import annotations
@@ -11,15 +12,16 @@ import pytest
 from clients.errors import (ArgumentError, ConnectError, ConnectionLost, FeedClosed,
                             TicksLost, UnknownSymbol)
 from clients.feed import Backoff, BlockingFeed, Feed, Tick, aio
-from tests.clients.fake import SYMBOLS, FakeServer, FakeTransport, prices
+from tests.clients.loopback import (DEFAULT_PARAMS, LoopbackServer, LoopbackTransport, prices,
+                                    symbol_params)
 from tests.conftest import wait_for
 import itertools
 
-URL = "ws://fake/ws"
+URL = "ws://loopback/ws"
 FAST = Backoff(initial=0.0, maximum=0.0)
 
 
-def feed(transport: FakeTransport, **options) -> Feed:
+def feed(transport: LoopbackTransport, **options) -> Feed:
     return Feed(URL, transport=transport, reconnect=options.pop("reconnect", FAST), **options)
 
 
@@ -52,17 +54,17 @@ def assert_gapless(ticks: list[Tick], params: dict, seed: int) -> None:
 
 
 async def test_a_connection_dropped_every_few_frames_loses_no_tick_and_repeats_none():
-    transport = FakeTransport(drop_every=4, steps_while_down=3)
+    transport = LoopbackTransport(drop_every=4, steps_while_down=3)
     async with feed(transport) as client:
         sub = await client.subscribe(sigma=0.3, interval=0.1, seed=7)
         ticks = await wait_for(take(sub, 150))
-    assert_gapless(ticks, {"startPrice": 70.0, "mu": 0.05, "sigma": 0.3, "delta": 1.0}, 7)
+    assert_gapless(ticks, DEFAULT_PARAMS, 7)
     assert len(transport.connections) > 30
     assert sub.stats.resumes == len(transport.connections) - 1
 
 
 async def test_every_resume_sends_the_same_params_seed_t0_and_the_next_seq():
-    transport = FakeTransport(drop_every=3, steps_while_down=2)
+    transport = LoopbackTransport(drop_every=3, steps_while_down=2)
     async with feed(transport) as client:
         sub = await client.subscribe(sigma=0.3, interval=0.1)  # the server picks the seed
         ticks = await wait_for(take(sub, 40))
@@ -78,21 +80,21 @@ async def test_every_resume_sends_the_same_params_seed_t0_and_the_next_seq():
 
 
 async def test_several_subscriptions_on_one_connection_all_resume_gaplessly():
-    transport = FakeTransport(drop_every=5, steps_while_down=4)
+    transport = LoopbackTransport(drop_every=5, steps_while_down=4)
     async with feed(transport) as client:
-        subs = [client.subscribe(symbol="ACME"), client.subscribe(seed=7, sigma=0.3),
+        subs = [client.subscribe(symbol="ACME"), client.subscribe(seed=7, sigma=0.3,
+                                                                  interval=0.04),
                 client.subscribe(symbol="BOLT", history=5)]
         ticks = await wait_for(take(client.merge(*subs), 300))
     for sub in subs:
         mine = [t for t in ticks if t.sub is sub]
-        params, seed = SYMBOLS[sub.symbol] if sub.symbol else (
-            {"startPrice": 70.0, "mu": 0.05, "sigma": 0.3, "delta": 1.0}, 7)
+        params, seed = symbol_params(sub.symbol) if sub.symbol else (DEFAULT_PARAMS, 7)
         assert len(mine) > 50
         assert_gapless(mine, params, seed)
 
 
 async def test_reconnecting_waits_with_backoff_and_gives_up_after_max_attempts():
-    transport = FakeTransport(refuse=0)
+    transport = LoopbackTransport(refuse=0)
     backoff = Backoff(initial=0.001, maximum=0.002, max_attempts=3)
     async with feed(transport, reconnect=backoff) as client:
         sub = await client.subscribe(seed=7)
@@ -106,7 +108,7 @@ async def test_reconnecting_waits_with_backoff_and_gives_up_after_max_attempts()
 
 
 async def test_refused_attempts_are_retried_until_the_server_is_back():
-    transport = FakeTransport()
+    transport = LoopbackTransport()
     async with feed(transport, reconnect=Backoff(initial=0.001, maximum=0.004)) as client:
         sub = await client.subscribe(seed=7)
         before = await wait_for(take(sub, 3))
@@ -119,7 +121,7 @@ async def test_refused_attempts_are_retried_until_the_server_is_back():
 
 
 async def test_without_reconnect_a_drop_ends_every_subscription_with_connection_lost():
-    transport = FakeTransport()
+    transport = LoopbackTransport()
     async with feed(transport, reconnect=False) as client:
         sub = await client.subscribe(seed=7)
         await wait_for(take(sub, 2))
@@ -131,7 +133,7 @@ async def test_without_reconnect_a_drop_ends_every_subscription_with_connection_
 
 
 async def test_a_final_close_code_is_not_retried():
-    transport = FakeTransport()
+    transport = LoopbackTransport()
     async with feed(transport) as client:
         sub = await client.subscribe(seed=7)
         await wait_for(take(sub, 2))
@@ -144,7 +146,7 @@ async def test_a_final_close_code_is_not_retried():
 
 
 async def test_a_feed_with_no_subscription_reconnects_only_when_asked_to():
-    transport = FakeTransport()
+    transport = LoopbackTransport()
     async with feed(transport) as client:
         sub = await client.subscribe(seed=7)
         await sub.unsubscribe()
@@ -158,9 +160,9 @@ async def test_a_feed_with_no_subscription_reconnects_only_when_asked_to():
 
 
 async def test_a_resume_beyond_the_replay_limit_raises_ticks_lost_once_then_goes_on():
-    transport = FakeTransport(FakeServer(max_replay=5), steps_while_down=50)
+    transport = LoopbackTransport(LoopbackServer(max_replay=5), steps_while_down=50)
     async with feed(transport) as client:
-        sub = await client.subscribe(seed=7)
+        sub = await client.subscribe(seed=7, interval=0.02)  # a tick every step of the clock
         before = await wait_for(take(sub, 3))
         transport.live.drop()
         with pytest.raises(TicksLost) as caught:
@@ -177,11 +179,11 @@ async def test_a_resume_beyond_the_replay_limit_raises_ticks_lost_once_then_goes
 
 
 async def test_conflated_ticks_are_fetched_back_so_every_seq_is_seen():
-    transport = FakeTransport(lag_every=4, lag_skip=6)
+    transport = LoopbackTransport(lag_every=4, lag_skip=6)
     async with feed(transport) as client:
-        sub = await client.subscribe(seed=7, sigma=0.3)
+        sub = await client.subscribe(seed=7, sigma=0.3, interval=0.02)
         ticks = await wait_for(take(sub, 120))
-    assert_gapless(ticks, {"startPrice": 70.0, "mu": 0.05, "sigma": 0.3, "delta": 1.0}, 7)
+    assert_gapless(ticks, DEFAULT_PARAMS, 7)
     assert sub.stats.lagging > 3 and sub.stats.refetches == sub.stats.lagging
     kinds = [op["op"] for op in transport.server.ops]
     assert kinds.count("unsubscribe") == sub.stats.refetches
@@ -190,9 +192,9 @@ async def test_conflated_ticks_are_fetched_back_so_every_seq_is_seen():
 
 
 async def test_with_fill_gaps_off_conflated_ticks_are_skipped_and_counted():
-    transport = FakeTransport(lag_every=4, lag_skip=6)
+    transport = LoopbackTransport(lag_every=4, lag_skip=6)
     async with feed(transport, fill_gaps=False) as client:
-        sub = await client.subscribe(seed=7)
+        sub = await client.subscribe(seed=7, interval=0.02)
         ticks = await wait_for(take(sub, 60))
     seqs = [t.seq for t in ticks]
     jumps = sum(b - a - 1 for a, b in itertools.pairwise(seqs))
@@ -206,7 +208,7 @@ async def test_with_fill_gaps_off_conflated_ticks_are_skipped_and_counted():
 
 async def test_operations_refused_by_the_rate_limit_are_sent_again(monkeypatch):
     monkeypatch.setattr(aio, "RETRY_DELAY", 0.01)
-    transport = FakeTransport(rate_limit_every=2)
+    transport = LoopbackTransport(LoopbackServer(ops_burst=2, max_ops_per_second=20.0))
     async with feed(transport) as client:
         subs = [client.subscribe(seed=seed) for seed in range(1, 6)]
         await wait_for(asyncio.gather(*subs))
@@ -215,7 +217,7 @@ async def test_operations_refused_by_the_rate_limit_are_sent_again(monkeypatch):
 
 
 async def test_operations_are_paced_to_the_rate_limit():
-    transport = FakeTransport()
+    transport = LoopbackTransport()
     loop = asyncio.get_running_loop()
     async with feed(transport, max_ops_per_second=200.0, ops_burst=5) as client:
         start = loop.time()
@@ -225,13 +227,13 @@ async def test_operations_are_paced_to_the_rate_limit():
 
 
 async def test_a_full_queue_pauses_its_subscription_and_resumes_it_without_a_gap():
-    transport = FakeTransport()
+    transport = LoopbackTransport()
     async with feed(transport, max_queue=16) as client:
         sub = await client.subscribe(seed=7)
-        await until(lambda: sub.stats.overflows > 0 and not transport.live.subs)
+        await until(lambda: sub.stats.overflows > 0 and not transport.live.session.subs)
         assert sub.pending == 16  # the bound holds while nobody reads
         ticks = await wait_for(take(sub, 100))
-    assert_gapless(ticks, {"startPrice": 70.0, "mu": 0.05, "sigma": 0.3, "delta": 1.0}, 7)
+    assert_gapless(ticks, DEFAULT_PARAMS, 7)
     assert ticks[0].seq == sub.stats.last_seq - 99 - sub.pending
     ops = [op for op in transport.server.ops if op["op"] != "ping"]
     assert [op["op"] for op in ops[:3]] == ["subscribe", "unsubscribe", "subscribe"]
@@ -239,7 +241,7 @@ async def test_a_full_queue_pauses_its_subscription_and_resumes_it_without_a_gap
 
 
 async def test_a_full_queue_holds_up_neither_other_subscriptions_nor_replies():
-    transport = FakeTransport()
+    transport = LoopbackTransport()
     async with feed(transport, max_queue=8) as client:
         unread = await client.subscribe(seed=7)
         await until(lambda: unread.stats.overflows > 0)
@@ -250,7 +252,7 @@ async def test_a_full_queue_holds_up_neither_other_subscriptions_nor_replies():
 
 
 async def test_with_fill_gaps_off_a_full_queue_skips_ticks():
-    transport = FakeTransport()
+    transport = LoopbackTransport()
     async with feed(transport, max_queue=8, fill_gaps=False) as client:
         sub = await client.subscribe(seed=7)
         await until(lambda: sub.stats.skipped > 20)
@@ -265,7 +267,7 @@ async def test_with_fill_gaps_off_a_full_queue_skips_ticks():
     ({"symbol": "ACME", "seed": 3}, "seed"), ({"history": -2}, "history"),
 ])
 async def test_a_bad_argument_fails_before_anything_is_sent(kwargs, argument):
-    transport = FakeTransport()
+    transport = LoopbackTransport()
     async with feed(transport) as client:
         with pytest.raises(ArgumentError) as caught:
             client.subscribe(**kwargs)
@@ -290,7 +292,7 @@ def test_a_url_that_is_not_a_websocket_url_is_refused():
 
 
 async def test_a_refused_subscription_raises_its_server_error_and_the_others_go_on():
-    transport = FakeTransport()
+    transport = LoopbackTransport()
     async with feed(transport) as client:
         good = client.subscribe(seed=7)
         bad = client.subscribe(symbol="NOPE")
@@ -306,16 +308,16 @@ async def test_a_refused_subscription_raises_its_server_error_and_the_others_go_
 
 
 async def test_a_finite_stream_ends_the_iteration_after_its_last_tick():
-    transport = FakeTransport(drop_every=4)
+    transport = LoopbackTransport(drop_every=4)
     async with feed(transport) as client:
         ticks = await wait_for(take(client.subscribe(seed=7, periods=30), 1000))
     assert [t.seq for t in ticks] == list(range(30))
-    assert_gapless(ticks, {"startPrice": 70.0, "mu": 0.05, "sigma": 0.3, "delta": 1.0}, 7)
+    assert_gapless(ticks, DEFAULT_PARAMS, 7)
     assert ticks[0].price == 70.0
 
 
 async def test_unsubscribe_ends_the_iteration_and_tells_the_server():
-    transport = FakeTransport()
+    transport = LoopbackTransport()
     async with feed(transport) as client:
         sub = await client.subscribe(seed=7)
         await wait_for(take(sub, 3))
@@ -323,11 +325,11 @@ async def test_unsubscribe_ends_the_iteration_and_tells_the_server():
         rest = await wait_for(take(sub, 10_000))
     assert [op["op"] for op in transport.server.ops] == ["subscribe", "unsubscribe"]
     assert len(rest) < 10_000
-    assert not transport.connections[0].subs
+    assert not transport.connections[0].session.subs
 
 
 async def test_closing_the_feed_stops_iterators_in_other_tasks_and_refuses_new_work():
-    transport = FakeTransport()
+    transport = LoopbackTransport()
     client = await feed(transport).connect()
     sub = await client.subscribe(seed=7)
     reader = asyncio.create_task(take(sub, math.inf))  # type: ignore[arg-type]
@@ -340,7 +342,7 @@ async def test_closing_the_feed_stops_iterators_in_other_tasks_and_refuses_new_w
 
 
 def test_the_blocking_feed_reads_with_for_over_dropped_connections():
-    transport = FakeTransport(drop_every=5, steps_while_down=2)
+    transport = LoopbackTransport(drop_every=5, steps_while_down=2)
     with BlockingFeed(URL, transport=transport, reconnect=FAST) as client:
         sub = client.subscribe(seed=7, sigma=0.3)
         ticks = []
@@ -349,11 +351,11 @@ def test_the_blocking_feed_reads_with_for_over_dropped_connections():
             if len(ticks) == 100:
                 break
         assert client.ping() >= 0
-    assert_gapless(ticks, {"startPrice": 70.0, "mu": 0.05, "sigma": 0.3, "delta": 1.0}, 7)
+    assert_gapless(ticks, DEFAULT_PARAMS, 7)
     assert len(transport.connections) > 10
 
 
 def test_an_asyncio_subscription_is_not_read_with_a_plain_for():
-    client = Feed(URL, transport=FakeTransport())
+    client = Feed(URL, transport=LoopbackTransport())
     with pytest.raises(TypeError, match="async for"):
         iter(client.subscribe(seed=7))
