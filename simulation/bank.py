@@ -100,7 +100,8 @@ class StreamBank:
         self.price[slots] = prices
         self._col[slots] = cols + 1
         self.seq[slots] += 1
-        return prices
+        stepped: np.ndarray = prices
+        return stepped
 
     def _refill(self, slot: int) -> None:
         rng = self._rngs[slot]

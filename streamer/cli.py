@@ -186,7 +186,7 @@ def run_workers(config: ServerConfig, log_level: str) -> int:
 
     def stop(signum: int = signal.SIGTERM, frame: object = None) -> None:
         for worker in workers:
-            if worker.is_alive():
+            if worker.is_alive() and worker.pid is not None:
                 os.kill(worker.pid, signal.SIGTERM)
 
     signal.signal(signal.SIGINT, stop)

@@ -168,7 +168,7 @@ class Hub:
 
     def finished(self, stream: Stream) -> bool:
         """True once a finite stream has produced its last tick."""
-        return self._due[stream.slot] == _NEVER
+        return bool(self._due[stream.slot] == _NEVER)
 
     def recent(self, stream: Stream, first: int) -> np.ndarray:
         """Prices of a symbol from tick ``first`` to its current tick, from its ring."""
@@ -176,7 +176,8 @@ class Hub:
         seq = int(self.bank.seq[stream.slot])
         if row < 0 or not seq - self._ring_size < first <= seq + 1:
             raise ValueError(f"ticks {first}..{seq} of {stream.symbol} are not kept")
-        return self._ring[row, np.arange(first, seq + 1) % self._ring_size]
+        kept: np.ndarray = self._ring[row, np.arange(first, seq + 1) % self._ring_size]
+        return kept
 
     # --- subscribers --------------------------------------------------------------------------
 

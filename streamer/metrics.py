@@ -82,8 +82,8 @@ class ServerCollector:
                                   value=hub.ticks_stepped)
         errors = CounterMetricFamily("streamer_errors", "Error events sent, by code.",
                                      labels=["code"])
-        for code, n in sorted(hub.errors.items()):
-            errors.add_metric([code], n)
+        for error_code, n in sorted(hub.errors.items()):
+            errors.add_metric([error_code], n)
         yield errors
 
 
@@ -92,7 +92,7 @@ class Metrics:
 
     def __init__(self, hub: Callable[[], Hub | None], io: IOStats) -> None:
         self.registry = CollectorRegistry(auto_describe=False)
-        self.registry.register(ServerCollector(hub, io))  # type: ignore[arg-type]
+        self.registry.register(ServerCollector(hub, io))
         self.lateness = Histogram(
             "streamer_schedule_lateness_seconds",
             "How late the timer woke for the earliest due tick.",

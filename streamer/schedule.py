@@ -28,7 +28,8 @@ def instant(t0: float, interval: float, seq: int) -> float:
 
 def instants(t0: np.ndarray, interval: np.ndarray, seq: np.ndarray) -> np.ndarray:
     """:func:`instant` for arrays of streams at once."""
-    return np.round(t0 + seq * interval, _DECIMALS)
+    rounded: np.ndarray = np.round(t0 + seq * interval, _DECIMALS)
+    return rounded
 
 
 def current_seq(t0: float, interval: float, now: float) -> int:

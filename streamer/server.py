@@ -130,7 +130,7 @@ class StreamServer:
     @property
     def port(self) -> int:
         assert self._server is not None, "start() first"
-        return self._server.sockets[0].getsockname()[1]
+        return int(self._server.sockets[0].getsockname()[1])
 
     def close(self) -> None:
         """Stop accepting, close every connection with 1001 (going away), stop the timer."""
@@ -210,7 +210,8 @@ class StreamServer:
         """Tell the session how much waits in the transport; the session decides whether it
         conflates (then it is checked again every ``HOUSEKEEPING_INTERVAL``) or is dropped."""
         transport = connection.transport
-        if transport is None or session.close_request is not None:
+        closing = session.close_request is not None
+        if transport is None or closing:
             return
         session.buffered(transport.get_write_buffer_size(), self._clock())
         if session.conflating:

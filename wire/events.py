@@ -201,8 +201,10 @@ EVENTS: dict[str, type[Event]] = {cls.TYPE: cls for cls in (
     Subscribed, Unsubscribed, Subscriptions, Symbols, Pong, Tick, End, Lagging, Error)}
 _ENTRIES: dict[str, type[Entry]] = {"SubscriptionEntry": SubscriptionEntry,
                                     "SymbolEntry": SymbolEntry}
-for _cls in (*EVENTS.values(), *_ENTRIES.values()):
-    _cls._names = tuple(f.name for f in fields(_cls))  # type: ignore[arg-type]
+for _event in EVENTS.values():
+    _event._names = tuple(f.name for f in fields(_event))  # type: ignore[arg-type]
+for _entry in _ENTRIES.values():
+    _entry._names = tuple(f.name for f in fields(_entry))  # type: ignore[arg-type]
 
 
 # --- reading (the clients' side) ------------------------------------------------------------
@@ -226,6 +228,22 @@ _CHECKS: dict[str, Callable[[object], bool]] = {
 }
 
 
+def _list_of(item: Callable[[Any], Any]) -> Callable[[object], Any]:
+    def convert(value: object) -> Any:
+        if type(value) is not list:
+            raise TypeError
+        return [item(element) for element in value]
+    return convert
+
+
+def _checked(check: Callable[[object], bool]) -> Callable[[object], Any]:
+    def convert(value: object) -> Any:
+        if not check(value):
+            raise TypeError
+        return value
+    return convert
+
+
 def _reader(cls: type[Any]) -> Callable[[Mapping[str, Any]], Any]:
     """A function that builds ``cls`` from a decoded object, checking each field's type."""
     specs: list[tuple[str, Callable[[object], Any], bool]] = []
@@ -233,21 +251,12 @@ def _reader(cls: type[Any]) -> Callable[[Mapping[str, Any]], Any]:
         kind = str(f.type)
         optional = f.name in getattr(cls, "OPTIONAL", ())
         if kind.startswith("list[") and kind[5:-1] in _ENTRIES:
-            item = _reader(_ENTRIES[kind[5:-1]])
-
-            def convert(value: object, item: Callable[[Any], Any] = item) -> Any:
-                if type(value) is not list:
-                    raise TypeError
-                return [item(element) for element in value]
+            convert = _list_of(_reader(_ENTRIES[kind[5:-1]]))
         else:
             check = _CHECKS.get(kind.removesuffix(" | None") if optional else kind)
             if check is None:
                 raise TypeError(f"{cls.__name__}.{f.name}: no reader for type {kind}")
-
-            def convert(value: object, check: Callable[[object], bool] = check) -> Any:
-                if not check(value):
-                    raise TypeError
-                return value
+            convert = _checked(check)
         specs.append((f.name, convert, optional))
     name = cls.__name__
 

@@ -35,38 +35,51 @@ class EventType(StrEnum):
 
 
 class ErrorCode(StrEnum):
-    """The stable ``code`` of an ``error`` event. An error answers one operation; the
-    connection and every other subscription go on."""
+    """The stable ``code`` of an ``error`` event, with what it means (``doc``). An error
+    answers one operation; the connection and every other subscription go on."""
 
-    BAD_JSON = "bad_json"
-    """The message is not JSON."""
-    BAD_REQUEST = "bad_request"
-    """Not an object, an unknown op or field, a missing or mistyped field, a binary frame."""
-    INVALID_PARAMS = "invalid_params"
-    """A value outside its range (``field`` names it)."""
-    UNKNOWN_SYMBOL = "unknown_symbol"
-    UNKNOWN_SUBSCRIPTION = "unknown_subscription"
-    LIMIT_EXCEEDED = "limit_exceeded"
-    """A server limit: subscriptions per connection, message size, replay or catch-up length."""
-    RATE_LIMITED = "rate_limited"
-    """More operations a second than the server allows; the operation was not carried out."""
+    doc: str
+
+    def __new__(cls, value: str, doc: str = "") -> ErrorCode:
+        member = str.__new__(cls, value)
+        member._value_ = value
+        member.doc = doc
+        return member
+
+    BAD_JSON = "bad_json", "the message is not JSON"
+    BAD_REQUEST = ("bad_request", "not a JSON object, an unknown op or field, a missing or "
+                   "mistyped field, a binary frame")
+    INVALID_PARAMS = "invalid_params", "a value outside its range; `field` names it"
+    UNKNOWN_SYMBOL = "unknown_symbol", "the symbol is not in this server's market"
+    UNKNOWN_SUBSCRIPTION = "unknown_subscription", "no such `sub` on this connection"
+    LIMIT_EXCEEDED = ("limit_exceeded", "a server limit: subscriptions per connection, message "
+                      "size, replay length (`fromSeq`) or catch-up length (`t0`)")
+    RATE_LIMITED = ("rate_limited", "more operations a second than the server allows; the "
+                    "operation was not carried out")
 
 
 class CloseCode(IntEnum):
-    """WebSocket close codes the server sends (and 1006, which no peer sends: it is recorded
-    when a connection ends without a close frame)."""
+    """WebSocket close codes of the server, with what each means (``doc``)."""
 
-    NORMAL = 1000
-    GOING_AWAY = 1001
-    """The server is shutting down."""
-    ABNORMAL = 1006
-    POLICY = 1008
-    """Idle without a subscription, or flooding on after ``rate_limited``."""
-    TOO_BIG = 1009
-    """A client frame larger than the server reads at all; reconnecting does not help."""
-    INTERNAL = 1011
-    SLOW_CONSUMER = 4008
-    """Conflated for longer than the server allows: the client reads too slowly."""
+    doc: str
+
+    def __new__(cls, value: int, doc: str = "") -> CloseCode:
+        member = int.__new__(cls, value)
+        member._value_ = value
+        member.doc = doc
+        return member
+
+    NORMAL = 1000, "a normal close"
+    GOING_AWAY = 1001, "the server is shutting down (SIGINT or SIGTERM)"
+    ABNORMAL = (1006, "never sent: recorded (in metrics and logs) when a connection ends "
+                "without a close frame")
+    POLICY = (1008, "idle without ever subscribing for `--idle-timeout`, or flooding on for "
+              "`--flood-limit` operations after `rate_limited`")
+    TOO_BIG = (1009, "a client frame larger than `--max-frame-bytes`, which is not read at all; "
+               "reconnecting does not help")
+    INTERNAL = 1011, "the server failed while handling this connection"
+    SLOW_CONSUMER = (4008, "conflated for longer than `--slow-consumer-timeout`: the client "
+                     "reads too slowly")
 
 
 class EndReason(StrEnum):

@@ -23,8 +23,9 @@ feed), :mod:`~clients.feed.blocking` (the same in a background thread),
 from clients.feed.aio import Feed, FeedStats, Merge, Subscription, SubscriptionStats, connect
 from clients.feed.blocking import BlockingFeed
 from clients.feed.config import Backoff
-from clients.feed.protocol import StreamSpec, Tick
+from clients.feed.protocol import Tick
 from clients.feed.transport import Connection, Transport, WebSocketTransport
+from wire.commands import StreamSpec
 
 __all__ = [
     "Backoff", "BlockingFeed", "Connection", "Feed", "FeedStats", "Merge", "StreamSpec",

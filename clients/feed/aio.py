@@ -23,7 +23,7 @@ import logging
 import random
 import weakref
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,10 +32,10 @@ from clients.errors import (ArgumentError, ConnectError, ConnectionLost, FeedClo
                             ProtocolViolation, TransportError)
 from clients.feed import config
 from clients.feed.config import Backoff
-from clients.feed.protocol import (ClientProtocol, Ended, StreamSpec, StreamState, Tick,
-                                   spec_arguments)
+from clients.feed.protocol import ClientProtocol, Ended, StreamState, Tick, spec_arguments
 from clients.feed.transport import Connection, Transport, WebSocketTransport
 from wire import commands, events
+from wire.commands import StreamSpec
 
 logger = logging.getLogger("clients.feed")
 
@@ -235,7 +235,7 @@ class Subscription:
 
     # --- the ack ------------------------------------------------------------------------------
 
-    def __await__(self):  # type: ignore[no-untyped-def]
+    def __await__(self) -> Generator[Any, None, Subscription]:
         return self._wait_acked().__await__()
 
     async def _wait_acked(self) -> Subscription:
@@ -639,7 +639,7 @@ class Feed:
             self._check_usable()
             self._demand.set()
             await asyncio.wait_for(self._up.wait(), max(0.0, deadline - loop.time()))
-            answered: asyncio.Future[Any] = loop.create_future()
+            answered: asyncio.Future[events.Event | FeedError] = loop.create_future()
             op_id = self._protocol.request(command, _resolve(answered))
             self._wake_writer.set()
             try:

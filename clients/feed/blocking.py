@@ -23,7 +23,8 @@ from typing import Any, TypeVar
 
 from clients.errors import FeedClosed
 from clients.feed.aio import Feed, FeedStats, Merge, Subscription
-from clients.feed.protocol import StreamSpec, Tick, spec_arguments
+from clients.feed.protocol import Tick, spec_arguments
+from wire.commands import StreamSpec
 
 T = TypeVar("T")
 

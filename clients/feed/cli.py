@@ -9,9 +9,10 @@ import asyncio
 import sys
 
 from clients.errors import ArgumentError, FeedError
-from clients.feed.protocol import StreamSpec, check_spec
+from clients.feed.protocol import check_spec
 from clients.feed.tail import FORMATS, tail
 from wire.names import PRIVATE_FIELDS, python_name
+from wire.commands import StreamSpec
 
 DEFAULT_URL = "ws://127.0.0.1:8765/ws"
 

@@ -32,7 +32,7 @@ import logging
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Concatenate, NamedTuple, ParamSpec, Protocol, TypeVar
+from typing import Any, Concatenate, NamedTuple, ParamSpec, Protocol, TypeVar, cast
 
 from clients.errors import (ArgumentError, ConnectionLost, FeedError, ProtocolViolation,
                             ServerError, StreamRestarted, TicksLost)
@@ -389,11 +389,12 @@ class ClientProtocol:
             in_flight.popleft()
         else:
             try:
-                in_flight.remove(op_id)  # type: ignore[arg-type]
+                in_flight.remove(op_id)  # type: ignore[arg-type]  # any id the server echoed
             except ValueError:
                 return None
-        op = self._ops.pop(op_id, None)  # type: ignore[arg-type]
-        return None if op is None else (op_id, op)  # type: ignore[return-value]
+        key = cast(int, op_id)  # ours are ints; another is in no table, and pops nothing
+        op = self._ops.pop(key, None)
+        return None if op is None else (key, op)
 
     def _on_subscribed(self, op_id: int, op: _Op, ack: events.Subscribed) -> None:
         state = op.state

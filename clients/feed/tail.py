@@ -14,7 +14,8 @@ from typing import Any, TextIO
 import orjson
 
 from clients.feed.aio import Feed, Merge, Subscription
-from clients.feed.protocol import StreamSpec, Tick
+from clients.feed.protocol import Tick
+from wire.commands import StreamSpec
 
 FORMATS = ("csv", "json")
 CSV_HEADER = "symbol,seed,seq,price,time\n"

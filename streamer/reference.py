@@ -1,0 +1,140 @@
+"""The reference tables of docs/protocol.md, made from the code that enforces them: the fields
+of a subscribe with their bounds and defaults, the limits of a connection, the error codes,
+the close codes and the recovery table. ``python -m streamer.reference`` prints them; a test
+holds the page to it, so a bound changed in the code cannot be left wrong in the docs.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from simulation.market import INTERVAL_MAX, SYMBOL_PATTERN
+from simulation.params import DELTA_MAX, MU_LIMIT, SIGMA_MAX, START_PRICE_MAX
+from streamer.config import CATCHUP_STEPS_PER_OP, ServerConfig
+from wire import recovery
+from wire.names import (
+    GBM,
+    ID_MAX_LENGTH,
+    PICKED_SEED_BOUND,
+    STREAM_DEFAULTS,
+    CloseCode,
+    ErrorCode,
+)
+
+_D = ServerConfig()
+
+
+def _n(value: float) -> str:
+    """A number as the tables show it: ``1,000,000``, ``0.001``."""
+    if isinstance(value, float) and not value.is_integer():
+        return f"{value:g}"
+    return f"{int(value):,}"
+
+
+def _power_of_two(value: int) -> str:
+    assert value & (value - 1) == 0, value
+    return "2" + str(value.bit_length() - 1).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
+
+
+def fields_table() -> str:
+    rows = [
+        ("`id`", "integer or string", f"−2⁶³ … 2⁶⁴−1, or at most {ID_MAX_LENGTH} characters",
+         "none", "echoed by the reply or error"),
+        ("`symbol`", "string", f"a symbol of the market (`{SYMBOL_PATTERN.pattern}`)", "none",
+         "a shared stream; no model field, `interval`, `seed` or `periods` with it"),
+        ("`model`", "string", f"`\"{GBM}\"`", f"`\"{GBM}\"`", "accepted back from an ack"),
+        ("`startPrice`", "number", f"> 0, ≤ {_n(START_PRICE_MAX)}",
+         _n(STREAM_DEFAULTS["startPrice"]), "the price at `seq` 0"),
+        ("`mu`", "number", f"{_n(-MU_LIMIT)} … {_n(MU_LIMIT)}", _n(STREAM_DEFAULTS["mu"]),
+         "annual drift"),
+        ("`sigma`", "number", f"0 … {_n(SIGMA_MAX)}", _n(STREAM_DEFAULTS["sigma"]),
+         "annual volatility"),
+        ("`delta`", "number", f"> 0, ≤ {_n(DELTA_MAX)}", _n(STREAM_DEFAULTS["delta"]),
+         "model time per step, trading days (252 a year)"),
+        ("`interval`", "number", f"{_n(_D.min_interval)} … {_n(_D.max_interval)} "
+         "(`--min-interval`, `--max-interval`)", _n(STREAM_DEFAULTS["interval"]),
+         "wall-clock seconds between ticks"),
+        ("`seed`", "integer", "0 … 2⁶⁴−1", f"picked by the server, below {_power_of_two(PICKED_SEED_BOUND)}",
+         "names the stream's random draws"),
+        ("`periods`", "integer or null", f"1 … {_n(_D.max_periods)} (`--max-periods`)",
+         "null (no end)", "a finite stream: `end` after tick `periods − 1`"),
+        ("`history`", "integer", f"0 … {_n(_D.max_history)} (`--max-history`)", "0",
+         "the last ticks before live ones, the current one included"),
+        ("`fromSeq`", "integer", f"0 … current `seq` + 1, at most {_n(_D.max_replay)} ticks "
+         "back (`--max-replay`)", "none", "resume: replay from this `seq`; not with `history`"),
+        ("`t0`", "number", "epoch seconds, not in the future; a private stream at most "
+         f"{_n(_D.max_catchup)} steps old (`--max-catchup`)", "none",
+         "names the stream's epoch, with `seed` (private) or `symbol`"),
+    ]
+    head = ["| field | type | range | default | meaning |", "|---|---|---|---|---|"]
+    return "\n".join(head + [f"| {' | '.join(row)} |" for row in rows]) + "\n"
+
+
+def limits_table() -> str:
+    rows = [
+        ("open connections", f"{_n(_D.max_connections)} (`--max-connections`)",
+         "HTTP 503 on the upgrade"),
+        ("subscriptions per connection", f"{_n(_D.max_subscriptions)} "
+         "(`--max-subscriptions`)", "`limit_exceeded`"),
+        ("message size", f"{_n(_D.max_message_bytes)} bytes (`--max-message-bytes`)",
+         "`limit_exceeded`"),
+        ("frame size", f"{_n(_D.max_frame_bytes)} bytes (`--max-frame-bytes`)",
+         "close 1009, the frame unread"),
+        ("operations", f"{_n(_D.ops_burst)} at once, then {_n(_D.max_ops_per_second)} a second "
+         "(`--ops-burst`, `--max-ops-per-second`)", "`rate_limited`, the operation not done"),
+        ("resume catch-up", f"one more operation per {_n(CATCHUP_STEPS_PER_OP)} steps computed",
+         "`rate_limited` on `t0`"),
+        ("flooding", f"{_n(_D.flood_limit)} `rate_limited` replies in a row (`--flood-limit`)",
+         "close 1008"),
+        ("bytes waiting to be sent", f"{_n(_D.max_send_buffer)} (`--max-send-buffer`)",
+         "conflation and `lagging` (below)"),
+        ("time conflated", f"{_n(_D.slow_consumer_timeout)} s (`--slow-consumer-timeout`)",
+         "close 4008"),
+        ("time without a subscription", f"{_n(_D.idle_timeout or 0)} s (`--idle-timeout`)",
+         "close 1008"),
+        ("pong after a ping", f"{_n(_D.ping_timeout or 0)} s, pings every "
+         f"{_n(_D.ping_interval or 0)} s (`--ping-timeout`, `--ping-interval`)",
+         "the connection is closed"),
+        ("a market file's `interval`", f"up to {_n(INTERVAL_MAX)} s", "the server does not start"),
+    ]
+    head = ["| what | bound (default) | past it |", "|---|---|---|"]
+    return "\n".join(head + [f"| {' | '.join(row)} |" for row in rows]) + "\n"
+
+
+def error_codes_table() -> str:
+    head = ["| code | meaning |", "|---|---|"]
+    return "\n".join(head + [f"| `{code.value}` | {code.doc} |" for code in ErrorCode]) + "\n"
+
+
+def close_codes_table() -> str:
+    head = ["| code | meaning |", "|---|---|"]
+    return "\n".join(head + [f"| {int(code)} | {code.doc} |" for code in CloseCode]) + "\n"
+
+
+def recovery_table() -> str:
+    head = ["| refused subscribe | `code` | `field` | what the client does | why |",
+            "|---|---|---|---|---|"]
+    when = {recovery.When.ANY: "any", recovery.When.FIRST: "the first",
+            recovery.When.RESUME: "a resume"}
+    rows = [f"| {when[rule.when]} | `{rule.code.value}` | "
+            f"{'any' if rule.field == recovery.ANY else f'`{rule.field}`'} | "
+            f"**{rule.action.value}** | {rule.why} |" for rule in recovery.TABLE]
+    rows.append("| any other | | | **fail** | the error is the application's to see |")
+    return "\n".join(head + rows) + "\n"
+
+
+#: The tables of docs/protocol.md, by the name of their markers.
+TABLES = {"fields": fields_table, "limits": limits_table, "error codes": error_codes_table,
+          "close codes": close_codes_table, "recovery": recovery_table}
+
+
+def marker(name: str) -> tuple[str, str]:
+    """The comments a table stands between in docs/protocol.md."""
+    return (f"<!-- {name}: generated by `python -m streamer.reference` -->\n",
+            f"<!-- end of {name} -->")
+
+
+if __name__ == "__main__":
+    for name, render in TABLES.items():
+        begin, end = marker(name)
+        sys.stdout.write(f"{begin}{render()}{end}\n\n")
