@@ -4,11 +4,12 @@ of every buffer. :class:`~clients.feed.Feed` takes them as keyword arguments.
 
 from __future__ import annotations
 
-import math
 import random
 from dataclasses import dataclass
 
 from clients.errors import ArgumentError
+from wire.errors import FieldError
+from wire.values import check_integer, check_number
 
 #: Ticks a subscription's queue holds (about 150 bytes each); a tick that does not fit pauses
 #: the subscription until the application has read half (see docs/client.md). Enough for the
@@ -67,33 +68,18 @@ class Backoff:
     ``None`` retries for ever."""
 
     def __post_init__(self) -> None:
-        for name in ("initial", "maximum"):
-            value = getattr(self, name)
-            if not _number(value) or value < 0:
-                raise ArgumentError(name, f"{name} must be a finite number of seconds >= 0, "
-                                    f"got {value!r}")
-        if self.maximum < self.initial:
-            raise ArgumentError("maximum", f"maximum must be >= initial ({self.initial!r}), "
-                                f"got {self.maximum!r}")
-        if not _number(self.factor) or self.factor < 1:
-            raise ArgumentError("factor", f"factor must be a finite number >= 1, got "
-                                f"{self.factor!r}")
-        if not _number(self.jitter) or not 0 <= self.jitter <= 1:
-            raise ArgumentError("jitter", f"jitter must be a number from 0 to 1, got "
-                                f"{self.jitter!r}")
-        if self.max_attempts is not None and (
-                isinstance(self.max_attempts, bool) or not isinstance(self.max_attempts, int)
-                or self.max_attempts < 1):
-            raise ArgumentError("max_attempts", f"max_attempts must be an integer >= 1 or "
-                                f"None, got {self.max_attempts!r}")
+        try:
+            check_number("initial", self.initial, low=0.0)
+            check_number("maximum", self.maximum, low=self.initial)
+            check_number("factor", self.factor, low=1.0)
+            check_number("jitter", self.jitter, low=0.0, high=1.0)
+            if self.max_attempts is not None:
+                check_integer("max_attempts", self.max_attempts, low=1)
+        except FieldError as exc:
+            raise ArgumentError(exc.field, exc.message) from None
 
     def delay(self, attempt: int, rng: random.Random | None = None) -> float:
         """Seconds to wait before attempt number ``attempt`` (0 for the first)."""
         base = min(self.maximum, self.initial * self.factor ** min(attempt, 64))
         draw = (rng or random).random()
         return base * (1.0 - self.jitter * draw)
-
-
-def _number(value: object) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value))

@@ -7,7 +7,6 @@ here is picklable, since each worker process gets a copy.
 
 from __future__ import annotations
 
-import math
 import os
 import re
 from collections.abc import Mapping, Sequence
@@ -17,6 +16,8 @@ from urllib.parse import urlsplit
 
 from clients.load.errors import SpecError
 from clients.load.thresholds import Threshold
+from wire.errors import FieldError
+from wire.values import check_integer, check_number
 
 DEFAULT_CONNECTIONS = 100
 DEFAULT_SUBSCRIPTIONS = 1
@@ -99,9 +100,7 @@ class ProtocolSubscriber:
             raise SpecError("kind", f"kind must be one of {', '.join(KINDS)}, got {self.kind!r}")
         if self.kind != "private" and not self.symbols:
             raise SpecError("symbols", f"a {self.kind} load needs at least one symbol")
-        if not (math.isfinite(self.interval) and self.interval > 0):
-            raise SpecError("interval", f"interval must be a number of seconds > 0, "
-                                        f"got {self.interval!r}")
+        _check_number("interval", self.interval, 0.0, inclusive=False)
         if not 0.0 <= self.private_share <= 1.0:
             raise SpecError("private_share", f"private_share must be between 0 and 1, "
                                              f"got {self.private_share!r}")
@@ -231,16 +230,17 @@ class LoadSpec:
 
 
 def _check_int(name: str, value: object, low: int) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < low:
-        raise SpecError(name, f"{name} must be an integer >= {low}, got {value!r}")
+    try:
+        check_integer(name, value, low=low)
+    except FieldError as exc:
+        raise SpecError(name, exc.message) from None
 
 
 def _check_number(name: str, value: object, low: float, *, inclusive: bool) -> None:
-    ok = (isinstance(value, (int, float)) and not isinstance(value, bool)
-          and math.isfinite(value) and (value >= low if inclusive else value > low))
-    if not ok:
-        relation = ">=" if inclusive else ">"
-        raise SpecError(name, f"{name} must be a finite number {relation} {low:g}, got {value!r}")
+    try:
+        check_number(name, value, low=low, low_open=not inclusive)
+    except FieldError as exc:
+        raise SpecError(name, exc.message) from None
 
 
 def _redact(url: str) -> str:
