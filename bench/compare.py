@@ -91,7 +91,8 @@ class CpuSampler(threading.Thread):
 
     def __init__(self, pid: int) -> None:
         super().__init__(daemon=True)
-        self.pid, self.samples, self.stop = pid, [], threading.Event()
+        self.pid, self.stop = pid, threading.Event()
+        self.samples: list[tuple[float, float]] = []  # (time, CPU seconds used so far)
 
     def run(self) -> None:
         while not self.stop.is_set():
@@ -112,6 +113,7 @@ class CpuSampler(threading.Thread):
 def start(command: list[str]) -> tuple[subprocess.Popen[str], str]:
     """Start a server; return it and the first URL of its banner line."""
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    assert proc.stdout is not None  # piped
     line = proc.stdout.readline()
     match = re.search(r"(?:ws|http)://\S+", line)
     if not match:
@@ -165,7 +167,9 @@ def flask_point(duration: float) -> Point:
     proc, url = start([PY, str(ROOT / "bench" / "peers" / "flask_gbm.py"), "--port", "0"])
     sampler = CpuSampler(proc.pid)
     sampler.start()
-    port = int(re.search(r":(\d+)/", url)[1])
+    match = re.search(r":(\d+)/", url)
+    assert match is not None, url  # start() found the banner's URL, which has a port
+    port = int(match[1])
     begin = time.time()
     try:
         result = poll_load("127.0.0.1", port, pollers=1000, interval=0.1, duration=duration)
@@ -182,7 +186,7 @@ def flask_point(duration: float) -> Point:
     return point
 
 
-def ramp(scenario: str, levels: list, servers: list[str], duration: float) -> list[Point]:
+def ramp(scenario: str, levels: list[float], servers: list[str], duration: float) -> list[Point]:
     points: list[Point] = []
     failed: dict[str, int] = dict.fromkeys(servers, 0)
     for n, level in enumerate(levels):
@@ -191,6 +195,7 @@ def ramp(scenario: str, levels: list, servers: list[str], duration: float) -> li
             if failed[server] >= 2:  # two levels past its limit: the curve has shown it
                 continue
             if scenario == "A":
+                assert isinstance(level, int)  # A's levels count symbols
                 subscriber = ProtocolSubscriber(kind="shared", symbols=SYMBOLS[:level])
                 point = measure(server, "A", 1000, subscriber, level, 1000 * level * 10.0,
                                 duration)
@@ -275,7 +280,7 @@ def main() -> None:
     points: list[Point] = []
     if "A" not in skip:
         print("scenario A", flush=True)
-        levels = [1, 5, 20] if args.quick else [1, 2, 5, 10, 20, 50]
+        levels: list[float] = [1, 5, 20] if args.quick else [1, 2, 5, 10, 20, 50]
         points += ramp("A", levels, servers, duration)
         points.append(flask_point(duration))
     if "B" not in skip:

@@ -146,7 +146,8 @@ async def metrics(cdp: Any) -> dict[str, float]:
 
 async def heap_after_gc(cdp: Any) -> float:
     await cdp.send("HeapProfiler.collectGarbage")
-    return (await cdp.send("Runtime.getHeapUsage"))["usedSize"]
+    used: float = (await cdp.send("Runtime.getHeapUsage"))["usedSize"]
+    return used
 
 
 async def phase(browser: Any, name: str, url: str | None, args: argparse.Namespace,
@@ -155,7 +156,11 @@ async def phase(browser: Any, name: str, url: str | None, args: argparse.Namespa
     page = await context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.on("console", lambda m: m.type == "error" and errors.append(m.text))
+
+    def on_console(message: Any) -> None:
+        if message.type == "error":
+            errors.append(message.text)
+    page.on("console", on_console)
     cdp = await context.new_cdp_session(page)
     await cdp.send("Performance.enable")
     await cdp.send("HeapProfiler.enable")
@@ -207,6 +212,7 @@ async def phase(browser: Any, name: str, url: str | None, args: argparse.Namespa
         "errors": errors,
     }
     if dashboard:
+        assert perf_start is not None and perf_end is not None  # read on the dashboard
         live = [s for s in streams if s["p50"] is not None]
         result.update({
             "ticks_per_s": (perf_end["events_in"] - perf_start["events_in"]) / wall,

@@ -25,7 +25,9 @@ import re
 import subprocess
 import sys
 import time
+from multiprocessing.queues import Queue
 from pathlib import Path
+from typing import Any, TypedDict
 
 import numpy as np
 import orjson
@@ -58,15 +60,23 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK
 
 
+class Received(TypedDict):
+    """What one worker's clients received in the measured window."""
+
+    ticks: int
+    frames: int
+    delays: np.ndarray
+
+
 def worker(url: str, connections: int, subs: int, kind: str, first: int, begin: float,
-           end: float, out: mp.Queue) -> None:
+           end: float, out: Queue[Received]) -> None:
     out.put(asyncio.run(_worker(url, connections, subs, kind, first, begin, end)))
 
 
 async def _worker(url: str, connections: int, subs: int, kind: str, first: int, begin: float,
-                  end: float) -> dict:
+                  end: float) -> Received:
     sys.path.insert(0, str(ROOT / "bench"))
-    from rawws import connect
+    from rawws import CallbackClient, connect
 
     delays: list[np.ndarray] = []
     counts = {"ticks": 0, "frames": 0}
@@ -80,7 +90,7 @@ async def _worker(url: str, connections: int, subs: int, kind: str, first: int, 
             counts["ticks"] += len(times)
             delays.append(now - np.asarray(times))
 
-    async def one(index: int):
+    async def one(index: int) -> CallbackClient:
         client = await connect(url, on_message)
         for k in range(subs):
             if kind == "symbol":
@@ -96,17 +106,18 @@ async def _worker(url: str, connections: int, subs: int, kind: str, first: int, 
     await asyncio.sleep(max(0.0, end - time.time()))
     for client in clients:
         client.close()
-    return {**counts, "delays": np.concatenate(delays) if delays else np.zeros(0)}
+    return {"ticks": counts["ticks"], "frames": counts["frames"],
+            "delays": np.concatenate(delays) if delays else np.zeros(0)}
 
 
-def run(server: str, scenario: str, duration: float, workers: int, warmup: float) -> dict:
+def run(server: str, scenario: str, duration: float, workers: int, warmup: float) -> dict[str, Any]:
     connections, subs, kind = SCENARIOS[scenario]
     proc, url = start_server(server)
     try:
         ramp = 2.0 + connections / 500  # time to connect and subscribe everyone
         begin = time.time() + ramp + warmup
         end = begin + duration
-        out: mp.Queue = mp.Queue()
+        out: Queue[Received] = mp.Queue()
         share = [connections // workers + (i < connections % workers) for i in range(workers)]
         firsts = np.cumsum([0, *share[:-1]])
         procs = [mp.Process(target=worker, args=(url, n, subs, kind, int(f), begin, end, out))

@@ -31,7 +31,11 @@ def main() -> None:
                              "--log-level", "warning"], stdout=subprocess.PIPE, text=True,
                             cwd=ROOT)
     try:
-        port = re.search(r":(\d+)/ws", proc.stdout.readline()).group(1)
+        assert proc.stdout is not None  # piped
+        banner = proc.stdout.readline()
+        match = re.search(r":(\d+)/ws", banner)
+        assert match is not None, f"the server did not start: {banner!r}"
+        port = match.group(1)
         url = (f"http://127.0.0.1:{port}/gbm?periods={args.periods}&startPrice=70&mu=0.05"
                f"&sigma=0.3&delta=1&seed=7")
         http, floor = [], []

@@ -17,7 +17,9 @@ import re
 import subprocess
 import sys
 import time
+from multiprocessing.synchronize import Event
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
@@ -33,11 +35,18 @@ SERVERS = {
 SUBSCRIBE = {"naive": b'{"op": "subscribe", "symbol": "ACME"}'}  # naive knows two symbols
 
 
+def found(pattern: str, text: str) -> str:
+    """Group 1 of the first match of ``pattern``, which ``text`` must have."""
+    match = re.search(pattern, text)
+    assert match is not None, f"{pattern!r} not in {text[:200]!r}"
+    return match[1]
+
+
 def rss_kib(pid: int) -> int:
-    return int(re.search(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text())[1])
+    return int(found(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text()))
 
 
-def clients(url: str, count: int, subscribe: bytes, ready: mp.Event, done: mp.Event) -> None:
+def clients(url: str, count: int, subscribe: bytes, ready: Event, done: Event) -> None:
     raise_open_files_limit(count)
     from rawws import connect
 
@@ -56,11 +65,12 @@ def clients(url: str, count: int, subscribe: bytes, ready: mp.Event, done: mp.Ev
     asyncio.run(main())
 
 
-def measure(name: str, count: int, settle: float) -> dict:
+def measure(name: str, count: int, settle: float) -> dict[str, Any]:
     raise_open_files_limit(count)
     proc = subprocess.Popen(SERVERS[name], stdout=subprocess.PIPE, text=True, cwd=ROOT)
     try:
-        url = re.search(r"(ws://\S+/ws)", proc.stdout.readline())[1]
+        assert proc.stdout is not None  # piped
+        url = found(r"(ws://\S+/ws)", proc.stdout.readline())
         time.sleep(settle)
         before = rss_kib(proc.pid)
         ready, done = mp.Event(), mp.Event()

@@ -16,6 +16,7 @@ import math
 import random
 import statistics
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from simulation import GBMParams, StreamBank, path
 PARAMS = GBMParams(70.0, 0.05, 0.3, 1.0)
 
 
-def best_of(runs: int, work) -> float:
+def best_of(runs: int, work: Callable[[], object]) -> float:
     timings = []
     for _ in range(runs):
         start = time.perf_counter()

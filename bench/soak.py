@@ -28,21 +28,31 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 from rawws import connect  # noqa: E402
 
+#: One sample: seconds since the start, RSS in MiB, mean lateness in ms, ticks received.
+Sample = tuple[float, float, float, int]
+
+
+def found(pattern: str, text: str, flags: int = 0) -> str:
+    """Group 1 of the first match of ``pattern``, which ``text`` must have."""
+    match = re.search(pattern, text, flags)
+    assert match is not None, f"{pattern!r} not in {text[:200]!r}"
+    return match[1]
+
 
 def rss_mib(pid: int) -> float:
     status = Path(f"/proc/{pid}/status").read_text()
-    return int(re.search(r"VmRSS:\s+(\d+)", status).group(1)) / 1024
+    return int(found(r"VmRSS:\s+(\d+)", status)) / 1024
 
 
 def lateness(port: int) -> tuple[float, float]:
     """(sum, count) of the schedule lateness histogram."""
     text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics").read().decode()
-    total = float(re.search(r"^streamer_schedule_lateness_seconds_sum (\S+)", text, re.M)[1])
-    count = float(re.search(r"^streamer_schedule_lateness_seconds_count (\S+)", text, re.M)[1])
+    total = float(found(r"^streamer_schedule_lateness_seconds_sum (\S+)", text, re.M))
+    count = float(found(r"^streamer_schedule_lateness_seconds_count (\S+)", text, re.M))
     return total, count
 
 
-async def load(url: str, port: int, seconds: float, every: float, pid: int) -> list[tuple]:
+async def load(url: str, port: int, seconds: float, every: float, pid: int) -> list[Sample]:
     received = {"ticks": 0}
 
     def on_message(payload: bytes, now: float) -> None:
@@ -73,7 +83,7 @@ async def load(url: str, port: int, seconds: float, every: float, pid: int) -> l
             n += 1
 
     churner = asyncio.create_task(churn())
-    samples = []
+    samples: list[Sample] = []
     start = time.time()
     previous = lateness(port)
     while time.time() - start < seconds:
@@ -100,7 +110,8 @@ def main() -> None:
                              "--log-level", "warning"], stdout=subprocess.PIPE, text=True,
                             cwd=ROOT)
     try:
-        url = re.search(r"(ws://\S+/ws)", proc.stdout.readline())[1]
+        assert proc.stdout is not None  # piped
+        url = found(r"(ws://\S+/ws)", proc.stdout.readline())
         port = int(url.rsplit(":", 1)[1].split("/")[0])
         samples = asyncio.run(load(url, port, args.minutes * 60, args.every, proc.pid))
     finally:
@@ -109,7 +120,7 @@ def main() -> None:
     third = max(len(samples) // 3, 1)
     first, last = samples[:third], samples[-third:]
 
-    def mean(rows: list[tuple], i: int) -> float:
+    def mean(rows: list[Sample], i: int) -> float:
         return sum(r[i] for r in rows) / len(rows)
 
     print(f"\nRSS: first third {mean(first, 1):.1f} MiB, last third {mean(last, 1):.1f} MiB "

@@ -14,8 +14,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
@@ -24,6 +25,7 @@ from streamer.config import ServerConfig
 from streamer.server import StreamServer
 
 ROOT = Path(__file__).resolve().parent.parent
+T = TypeVar("T")
 TIMEOUT_SCALE = float(os.environ.get("TEST_TIMEOUT_SCALE", "1"))
 
 
@@ -40,6 +42,13 @@ def small_market(now: float) -> Market:
         SymbolSpec("BOLT", GBMParams(12.5, 0.12, 0.55, 0.5), 0.02, 2, t0),
         SymbolSpec("SLOW", GBMParams(240.0, 0.03, 0.18, 1.0), 1.0, 3, t0),
     ))
+
+
+def spec_of(market: Market, name: str) -> SymbolSpec:
+    """The symbol ``name`` of a market the test built, so known to be there."""
+    spec = market.get(name)
+    assert spec is not None, name
+    return spec
 
 
 @pytest.fixture
@@ -75,7 +84,7 @@ class ServerProcess:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "streamer", "serve", *self.args],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-        assert self.proc.stdout is not None
+        assert self.proc.stdout is not None and self.proc.stderr is not None  # both piped
         line = self.proc.stdout.readline()  # the banner; blocks until the server listens
         match = re.search(r"ws://[^:]+:(\d+)/ws", line)
         if match is None:
@@ -122,6 +131,6 @@ def server_process() -> Iterator[type[ServerProcess]]:
         proc.stop()
 
 
-async def wait_for(awaitable, seconds: float = 5.0):
+async def wait_for(awaitable: Awaitable[T], seconds: float = 5.0) -> T:
     """``asyncio.wait_for`` with a scaled timeout."""
     return await asyncio.wait_for(awaitable, timeout(seconds))

@@ -13,18 +13,18 @@ import logging
 import socket
 
 import numpy as np
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify, request
 
 app = Flask(__name__)
 rng = np.random.default_rng()
 
 
 @app.route("/gbm")
-def gbm():
+def gbm() -> Response:
     args = request.args
-    periods = int(args.get("periods"))
-    start_price = float(args.get("startPrice"))
-    mu, sigma, delta = float(args.get("mu")), float(args.get("sigma")), float(args.get("delta"))
+    periods = int(args["periods"])
+    start_price = float(args["startPrice"])
+    mu, sigma, delta = float(args["mu"]), float(args["sigma"]), float(args["delta"])
     dt = delta / 252
     steps = np.exp((mu - sigma**2 / 2) * dt + sigma * np.sqrt(dt) * rng.standard_normal(periods - 1))
     prices = start_price * np.cumprod(np.concatenate([[1.0], steps]))

@@ -16,12 +16,12 @@ import random
 import signal
 import time
 
-from websockets.asyncio.server import serve
+from websockets.asyncio.server import ServerConnection, serve
 
 SYMBOLS = {"ACME": (70.0, 0.05, 0.30, 0.1), "BOLT": (12.5, 0.12, 0.55, 0.05)}
 
 
-async def stream(ws, sub: int, price: float, mu: float, sigma: float, delta: float,
+async def stream(ws: ServerConnection, sub: int, price: float, mu: float, sigma: float, delta: float,
                  interval: float, seed: int) -> None:
     rng = random.Random(seed)
     dt = delta / 252
@@ -37,8 +37,8 @@ async def stream(ws, sub: int, price: float, mu: float, sigma: float, delta: flo
                                    "time": t0 + seq * interval}]))
 
 
-async def handler(ws) -> None:
-    tasks = []
+async def handler(ws: ServerConnection) -> None:
+    tasks: list[asyncio.Task[None]] = []
     try:
         async for message in ws:
             op = json.loads(message)

@@ -12,6 +12,7 @@ import asyncio
 import math
 import multiprocessing as mp
 import time
+from multiprocessing.queues import Queue
 
 import numpy as np
 
@@ -51,7 +52,7 @@ async def poller(host: str, port: int, interval: float, begin: float, end: float
 
 
 def _worker(host: str, port: int, count: int, interval: float, begin: float, end: float,
-            out: mp.Queue) -> None:
+            out: Queue[tuple[np.ndarray, int]]) -> None:
     delays: list[float] = []
     failures = [0]
 
@@ -67,7 +68,7 @@ def poll_load(host: str, port: int, pollers: int, interval: float, duration: flo
     """Run ``pollers`` pollers for ``duration`` s after ``warmup``; ticks/s and delays."""
     begin = time.time() + warmup
     end = begin + duration
-    out: mp.Queue = mp.Queue()
+    out: Queue[tuple[np.ndarray, int]] = mp.Queue()
     shares = [pollers // workers + (i < pollers % workers) for i in range(workers)]
     procs = [mp.Process(target=_worker, args=(host, port, n, interval, begin, end, out))
              for n in shares if n]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+from typing import Any
 
 import pytest
 
@@ -25,8 +26,8 @@ def feed(transport: LoopbackTransport, **options) -> Feed:
     return Feed(URL, transport=transport, reconnect=options.pop("reconnect", FAST), **options)
 
 
-async def take(source, n: int) -> list[Tick]:
-    """The next ``n`` ticks of a subscription or a merge."""
+async def take(source, n: float) -> list[Tick]:
+    """The next ``n`` ticks of a subscription or a merge (``math.inf``: until it ends)."""
     ticks = []
     async for tick in source:
         ticks.append(tick)
@@ -43,7 +44,7 @@ async def until(predicate, seconds: float = 5.0) -> None:
     await wait_for(poll(), seconds)
 
 
-def assert_gapless(ticks: list[Tick], params: dict, seed: int) -> None:
+def assert_gapless(ticks: list[Tick], params: dict[str, Any], seed: int) -> None:
     seqs = [t.seq for t in ticks]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))
     expected = prices(params, seed, seqs[-1] + 1)
@@ -234,6 +235,7 @@ async def test_a_full_queue_pauses_its_subscription_and_resumes_it_without_a_gap
         assert sub.pending == 16  # the bound holds while nobody reads
         ticks = await wait_for(take(sub, 100))
     assert_gapless(ticks, DEFAULT_PARAMS, 7)
+    assert sub.stats.last_seq is not None
     assert ticks[0].seq == sub.stats.last_seq - 99 - sub.pending
     ops = [op for op in transport.server.ops if op["op"] != "ping"]
     assert [op["op"] for op in ops[:3]] == ["subscribe", "unsubscribe", "subscribe"]
@@ -332,7 +334,7 @@ async def test_closing_the_feed_stops_iterators_in_other_tasks_and_refuses_new_w
     transport = LoopbackTransport()
     client = await feed(transport).connect()
     sub = await client.subscribe(seed=7)
-    reader = asyncio.create_task(take(sub, math.inf))  # type: ignore[arg-type]
+    reader = asyncio.create_task(take(sub, math.inf))
     await until(lambda: sub.stats.last_seq is not None and sub.stats.last_seq > 5)
     await client.close()
     await wait_for(reader)

@@ -32,8 +32,10 @@ async def gbm(url: str, **query) -> list[float]:
                     for k, v in query.items())
     def get() -> bytes:
         with urllib.request.urlopen(f"{url}?{text}", timeout=5) as response:
-            return response.read()
-    return orjson.loads(await asyncio.to_thread(get))["result"]
+            body: bytes = response.read()  # urlopen returns Any in typeshed
+            return body
+    result: list[float] = orjson.loads(await asyncio.to_thread(get))["result"]
+    return result
 
 
 def consecutive(ticks: list[Tick]) -> bool:
@@ -52,6 +54,7 @@ async def test_a_symbol_starts_with_its_current_tick_then_every_seq_in_order(ser
         sub = await feed.subscribe(symbol="BOLT")
         ticks = await wait_for(take(sub, 20))
     assert consecutive(ticks)
+    assert sub.params is not None and sub.t0 is not None  # both known once acked
     assert sub.symbol == "BOLT" and sub.params["interval"] == 0.02 and sub.seed == 2
     assert ticks[0].time == pytest.approx(sub.t0 + ticks[0].seq * 0.02)
 
@@ -71,6 +74,7 @@ async def test_the_server_picks_and_reports_a_seed_when_none_is_given(server):
     async with Feed(ws_url(server)) as feed:
         sub = await feed.subscribe(interval=0.01)
         assert isinstance(sub.seed, int) and 0 <= sub.seed < 2**53
+        assert sub.params is not None
         assert sub.params["startPrice"] == 70.0
 
 

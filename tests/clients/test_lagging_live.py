@@ -70,5 +70,6 @@ async def test_ticks_the_server_conflated_are_fetched_back(server):
     for sub in subs:
         seqs = [t.seq for t in ticks[sub]]
         assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), "a gap or a duplicate"
+        assert sub.seed is not None  # known once acked
         expected = path(GBMParams(70.0, 0.05, 0.3, 1.0), sub.seed, seqs[-1] + 1)
         assert [t.price for t in ticks[sub]] == expected[seqs[0]:].tolist()

@@ -10,8 +10,9 @@ import pytest
 
 from clients.errors import (ArgumentError, InvalidParams, ProtocolViolation, RateLimited,
                             StreamRestarted, TicksLost, UnknownSymbol)
-from clients.feed.protocol import ClientProtocol, Ended, StreamSpec, StreamState, Tick, check_spec
+from clients.feed.protocol import ClientProtocol, Ended, StreamState, Tick, check_spec
 from wire import commands, events
+from wire.commands import StreamSpec
 
 PARAMS = {"model": "gbm", "startPrice": 70.0, "mu": 0.05, "sigma": 0.3, "delta": 1.0,
           "interval": 0.1, "seed": 7, "periods": None}

@@ -10,6 +10,7 @@ import signal
 import time
 import urllib.request
 from pathlib import Path
+from typing import Any
 
 import orjson
 import pytest
@@ -28,13 +29,15 @@ def market_file(tmp_path: Path) -> Path:
     return file
 
 
-async def gbm(port: int, periods: int, params: dict, seed: int) -> list[float]:
+async def gbm(port: int, periods: int, params: dict[str, Any], seed: int) -> list[float]:
     query = "&".join(f"{k}={params[k]!r}" for k in MODEL) + f"&periods={periods}&seed={seed}"
 
     def get() -> bytes:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/gbm?{query}", timeout=5) as reply:
-            return reply.read()
-    return orjson.loads(await asyncio.to_thread(get))["result"]
+            body: bytes = reply.read()  # urlopen returns Any in typeshed
+            return body
+    result: list[float] = orjson.loads(await asyncio.to_thread(get))["result"]
+    return result
 
 
 async def until(predicate, seconds: float = 10.0) -> None:
@@ -78,6 +81,7 @@ async def test_a_server_restart_loses_no_tick_and_repeats_none(server_process, t
         got = ticks[name]
         seqs = [t.seq for t in got]
         assert seqs == list(range(seqs[0], seqs[0] + len(seqs))), f"{name}: gap or duplicate"
+        assert sub.params is not None and sub.seed is not None  # both known once acked
         expected = await gbm(second.port, seqs[-1] + 1, sub.params, sub.seed)
         assert [t.price for t in got] == expected[seqs[0]:], name
     assert private.stats.resumes == symbol.stats.resumes == 1

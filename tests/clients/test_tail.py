@@ -10,11 +10,12 @@ import sys
 
 import pytest
 
-from clients.feed.protocol import StreamSpec, check_spec
+from clients.feed.protocol import check_spec
 from clients.feed.tail import tail
 from clients.feed.cli import run as tail_command
 from tick_streamer.cli import build_parser
 from tests.conftest import ROOT, timeout, wait_for, ws_url
+from wire.commands import StreamSpec
 
 
 def spec(*args, **kwargs) -> StreamSpec:

@@ -134,7 +134,9 @@ async def until(page: Any, expression: str, arg: Any = None, seconds: float = 10
 
 async def stream(page: Any, key: str, with_data: bool = False) -> dict[str, Any]:
     """The page's summary of one stream (window.dashboard.stream)."""
-    return await page.evaluate("([key, data]) => dashboard.stream(key, data)", [key, with_data])
+    summary: dict[str, Any] = await page.evaluate("([key, data]) => dashboard.stream(key, data)",
+                                                  [key, with_data])
+    return summary
 
 
 async def in_thread(function: Callable[..., Any], *args: Any) -> Any:

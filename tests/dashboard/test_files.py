@@ -33,6 +33,7 @@ async def test_the_page_and_every_file_it_loads_come_from_the_server(server):
     html = body.decode()
     urls = referenced(html)
     assert "/static/vendor/uPlot.iife.min.js" in urls and "/static/vendor/uPlot.min.css" in urls
+    assert isinstance(DASHBOARD, Path)  # a directory where the tests run: Traversable has no glob
     modules = [path.name for path in DASHBOARD.glob("*.js")]
     for name in modules:  # every module an import statement names is served too
         source = (DASHBOARD / name).read_text()
@@ -49,6 +50,7 @@ async def test_the_page_and_every_file_it_loads_come_from_the_server(server):
 def test_no_dashboard_file_loads_anything_from_another_host():
     loads = re.compile(r"""(?:src|href)\s*=\s*["']?\s*(?:https?:)?//|import[^;]*?["'](?:https?:)?//|"""
                        r"""url\(\s*["']?(?:https?:)?//|fetch\(\s*["'](?:https?:)?//""")
+    assert isinstance(DASHBOARD, Path)  # as above, for rglob
     for path in DASHBOARD.rglob("*"):
         if path.suffix in (".html", ".js", ".css", ".svg"):
             text = path.read_text()

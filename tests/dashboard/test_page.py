@@ -23,7 +23,8 @@ PARAMS = {"startPrice": "100", "mu": "0.1", "sigma": "0.4", "delta": "0.5", "int
 
 def fetch(url: str) -> bytes:
     with urllib.request.urlopen(url, timeout=timeout(5)) as response:
-        return response.read()
+        body: bytes = response.read()  # urlopen returns Any in typeshed
+        return body
 
 
 async def fill_form(page, fields: dict[str, str]) -> None:
@@ -46,7 +47,8 @@ LINE_PIXELS = """(key) => {
 
 
 async def line_pixels(page, key: str) -> int:
-    return await page.evaluate(LINE_PIXELS, key)
+    pixels: int = await page.evaluate(LINE_PIXELS, key)
+    return pixels
 
 
 async def test_ticks_arrive_and_each_chart_draws_once_per_frame(server, open_page):

@@ -4,6 +4,7 @@ replies, errors and broken frames."""
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import orjson
 import pytest
@@ -20,11 +21,11 @@ class Fixture:
         self.connection = LoadConnection(0, self.delays, self.subscribe_times, self.errors,
                                          on_closed=lambda c: None)
 
-    def frame(self, *events: dict, now: float = 100.0) -> None:
+    def frame(self, *events: dict[str, Any], now: float = 100.0) -> None:
         self.connection.on_message(orjson.dumps(list(events)), now)
 
 
-def tick(sub: int, seq: int, time: float = 99.99) -> dict:
+def tick(sub: int, seq: int, time: float = 99.99) -> dict[str, Any]:
     return {"type": "tick", "sub": sub, "seq": seq, "price": 1.0, "time": time}
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from clients.load import LoadSpec, ProtocolSubscriber, Threshold, arun_load
+from clients.load import LiveStatus, LoadSpec, ProtocolSubscriber, Threshold, arun_load
 from clients.load.cli import exit_status
 from tests.conftest import ROOT, timeout, wait_for, ws_url
 from tests.load.peers import BareSubscriber
@@ -206,8 +206,11 @@ async def test_cancelling_a_run_stops_its_workers(server) -> None:
     loop = asyncio.get_running_loop()
     spec = LoadSpec(ws_url(server), connections=2, duration=60.0, workers=1,
                     progress_interval=0.1)
-    run = asyncio.create_task(arun_load(
-        spec, on_progress=lambda status: loop.call_soon_threadsafe(started.set)))
+
+    def on_progress(status: LiveStatus) -> None:
+        loop.call_soon_threadsafe(started.set)
+
+    run = asyncio.create_task(arun_load(spec, on_progress=on_progress))
     await wait_for(started.wait(), 20)
     run.cancel()
     with pytest.raises(asyncio.CancelledError):

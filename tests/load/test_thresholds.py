@@ -51,8 +51,9 @@ def test_a_threshold_prints_in_its_canonical_form() -> None:
 
 
 def test_evaluation_compares_the_named_statistic_and_fails_without_samples() -> None:
-    metrics = {"tick_delay": {"count": 10, "p99": 0.040, "max": None},
-               "seq_gaps": {"count": 2, "rate": 0.1}}
+    metrics: dict[str, dict[str, float | None]] = {
+        "tick_delay": {"count": 10, "p99": 0.040, "max": None},
+        "seq_gaps": {"count": 2, "rate": 0.1}}
     results = evaluate((Threshold.parse("tick_delay.p99<50ms"),
                         Threshold.parse("tick_delay.p99<30ms"),
                         Threshold.parse("seq_gaps.count<=0"),

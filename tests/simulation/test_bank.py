@@ -127,7 +127,7 @@ def test_a_negative_seq_is_rejected() -> None:
 def test_add_without_a_tail_returns_no_prices() -> None:
     _, recent = StreamBank().add(*STREAMS[0], seq=10)
 
-    assert (recent.shape, recent.dtype) == ((0,), np.float64)
+    assert (recent.shape, recent.dtype) == ((0,), np.dtype(np.float64))
 
 
 @pytest.mark.parametrize(("seq", "tail"), [(0, 1), (1, 1), (1, 2), (10, 3), (10, 11), (300, 200)])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import tomllib
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -71,7 +72,7 @@ def load_error(file: Path) -> str:
     return str(caught.value)
 
 
-def symbol_error(tmp_path: Path, name: str, fields: dict[str, object]) -> str:
+def symbol_error(tmp_path: Path, name: str, fields: Mapping[str, object]) -> str:
     """The message for a market whose only symbol is ``name`` with ``fields``, and its file."""
     return load_error(write_json(tmp_path, {"symbols": {name: fields}}))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from typing import Any
 
 import numpy as np
 import pytest
@@ -27,7 +28,8 @@ FIELDS = {
 def make(field: str, value: object) -> GBMParams:
     """Valid parameters except the one published as ``field``."""
     keyword, _ = FIELDS[field]
-    return GBMParams(**{**VALID, keyword: value})
+    fields: dict[str, Any] = {**VALID, keyword: value}  # any value: GBMParams checks at run time
+    return GBMParams(**fields)
 
 
 def expected_message(field: str, shown: str) -> str:

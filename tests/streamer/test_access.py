@@ -27,7 +27,8 @@ async def get(url: str, headers: dict[str, str] | None = None) -> int:
     def fetch() -> int:
         try:
             with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {})) as r:
-                return r.status
+                status: int = r.status  # urlopen returns Any in typeshed
+                return status
         except urllib.error.HTTPError as exc:
             return exc.code
     return await wait_for(asyncio.to_thread(fetch))

@@ -7,8 +7,10 @@ collects what the hub gives it.
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
 import orjson
 import pytest
 
@@ -16,7 +18,7 @@ from simulation import GBMParams, path
 from streamer import schedule
 from streamer.config import ServerConfig
 from streamer.hub import MAX_ROUNDS, Hub, Stream
-from tests.conftest import small_market
+from tests.conftest import small_market, spec_of
 from tests.streamer.drive import new_session, sent
 from wire.events import payload
 
@@ -37,7 +39,7 @@ class Peer:
         self.parts.append(text)
         return len(self.parts) == 1
 
-    def deliver_ticks(self, texts: list[str], subs: Any, seqs: Any) -> bool:
+    def deliver_ticks(self, texts: Sequence[str], subs: np.ndarray, seqs: np.ndarray) -> bool:
         assert len(texts) == len(subs) == len(seqs)
         empty = not self.parts
         self.parts.extend(texts)
@@ -55,6 +57,13 @@ class Peer:
 
 def new_hub(ring: int = 1_000) -> Hub:
     return Hub(MARKET, NOW, ring=ring)
+
+
+def symbol(hub: Hub, name: str) -> Stream:
+    """The stream of a symbol of MARKET, which every hub here opens."""
+    stream = hub.symbol(name)
+    assert stream is not None, name
+    return stream
 
 
 def open_private(hub: Hub, params: GBMParams = PARAMS, seed: int = 42, interval: float = 0.1,
@@ -202,7 +211,7 @@ def test_a_closed_private_stream_is_never_stepped_again():
 
 def test_detaching_the_last_subscriber_of_a_symbol_keeps_the_symbol():
     hub = new_hub()
-    acme = hub.symbol("ACME")
+    acme = symbol(hub, "ACME")
     peer = watch(hub, acme)
     hub.detach(acme, peer, 1)
     assert hub.streams == 3 and hub.symbol("ACME") is acme
@@ -210,7 +219,7 @@ def test_detaching_the_last_subscriber_of_a_symbol_keeps_the_symbol():
 
 def test_detaching_twice_counts_the_subscription_once():
     hub = new_hub()
-    acme = hub.symbol("ACME")
+    acme = symbol(hub, "ACME")
     peer = watch(hub, acme)
     hub.detach(acme, peer, 1)
     hub.detach(acme, peer, 1)
@@ -222,8 +231,8 @@ def test_detaching_twice_counts_the_subscription_once():
 
 @pytest.mark.parametrize("name", ["ACME", "BOLT", "SLOW"])
 def test_a_symbol_starts_at_its_current_seq_on_its_path(name):
-    spec = MARKET.get(name)
-    stream = new_hub().symbol(name)
+    spec = spec_of(MARKET, name)
+    stream = symbol(new_hub(), name)
     seq = schedule.current_seq(spec.t0, spec.interval, NOW)
     assert new_hub().current(stream) == (
         seq, path(spec.params, spec.seed, seq + 1)[seq], schedule.instant(spec.t0, spec.interval,
@@ -233,19 +242,19 @@ def test_a_symbol_starts_at_its_current_seq_on_its_path(name):
 @pytest.mark.parametrize("name", ["ACME", "BOLT", "SLOW"])
 def test_symbols_keep_ticking_without_subscribers(name):
     hub = new_hub()
-    spec = MARKET.get(name)
+    spec = spec_of(MARKET, name)
     later = NOW + 3.0
     assert hub.advance(later) == []  # nobody to tell
-    assert hub.current(hub.symbol(name))[0] == schedule.current_seq(spec.t0, spec.interval,
+    assert hub.current(symbol(hub, name))[0] == schedule.current_seq(spec.t0, spec.interval,
                                                                     later)
 
 
 def test_a_symbol_subscribed_later_continues_where_the_unwatched_symbol_went():
     hub = new_hub()
-    spec = MARKET.get("BOLT")
+    spec = spec_of(MARKET, "BOLT")
     hub.advance(NOW + 2.0)
-    peer = watch(hub, hub.symbol("BOLT"))
-    seq = hub.current(hub.symbol("BOLT"))[0]
+    peer = watch(hub, symbol(hub, "BOLT"))
+    seq = hub.current(symbol(hub, "BOLT"))[0]
     hub.advance(schedule.instant(spec.t0, spec.interval, seq + 1))
     [tick] = peer.events()
     assert (tick["seq"], tick["price"]) == (seq + 1, path(spec.params, spec.seed, seq + 2)[-1])
@@ -254,25 +263,25 @@ def test_a_symbol_subscribed_later_continues_where_the_unwatched_symbol_went():
 @pytest.mark.parametrize("name", ["ACME", "BOLT", "SLOW"])
 def test_a_symbols_ring_replays_its_path_right_after_start(name):
     hub = new_hub()
-    spec = MARKET.get(name)
-    seq = hub.current(hub.symbol(name))[0]
-    assert hub.recent(hub.symbol(name), 0).tolist() == path(spec.params, spec.seed,
+    spec = spec_of(MARKET, name)
+    seq = hub.current(symbol(hub, name))[0]
+    assert hub.recent(symbol(hub, name), 0).tolist() == path(spec.params, spec.seed,
                                                             seq + 1).tolist()
 
 
 def test_a_symbols_ring_replays_its_path_after_wrapping_around():
     hub = new_hub(ring=16)
-    spec = MARKET.get("BOLT")
+    spec = spec_of(MARKET, "BOLT")
     hub.advance(NOW + 3.0)  # 150 ticks: the ring of 16 wrapped many times
-    seq = hub.current(hub.symbol("BOLT"))[0]
-    assert hub.recent(hub.symbol("BOLT"), seq - 15).tolist() == path(
+    seq = hub.current(symbol(hub, "BOLT"))[0]
+    assert hub.recent(symbol(hub, "BOLT"), seq - 15).tolist() == path(
         spec.params, spec.seed, seq + 1)[seq - 15:].tolist()
 
 
 def test_a_symbols_ring_refuses_ticks_it_no_longer_keeps():
     hub = new_hub(ring=16)
     hub.advance(NOW + 3.0)
-    stream = hub.symbol("BOLT")
+    stream = symbol(hub, "BOLT")
     seq = hub.current(stream)[0]
     with pytest.raises(ValueError, match=f"ticks {seq - 16}..{seq} of BOLT are not kept"):
         hub.recent(stream, seq - 16)
@@ -280,7 +289,7 @@ def test_a_symbols_ring_refuses_ticks_it_no_longer_keeps():
 
 def test_recent_from_one_past_the_current_tick_is_empty():
     hub = new_hub()
-    stream = hub.symbol("ACME")
+    stream = symbol(hub, "ACME")
     assert hub.recent(stream, hub.current(stream)[0] + 1).tolist() == []
 
 

@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import time
+from typing import Any
 
 import orjson
 import pytest
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from streamer.config import ServerConfig
@@ -20,8 +21,8 @@ def limited(server, **changes) -> None:
     server.config = dataclasses.replace(server.config, **changes)
 
 
-async def replies(ws, count: int) -> list[dict]:
-    events: list[dict] = []
+async def replies(ws, count: int) -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
     while len(events) < count:
         events += [e for e in orjson.loads(await wait_for(ws.recv())) if e["type"] != "tick"]
     return events
@@ -100,9 +101,10 @@ async def test_a_connection_that_subscribed_is_not_idle(server):
     assert server._reported["idle closed"] == 0
 
 
-async def _next_event(ws, kind: str) -> dict:
+async def _next_event(ws: ClientConnection, kind: str) -> dict[str, Any]:
     while True:
-        for event in orjson.loads(await ws.recv()):
+        events: list[dict[str, Any]] = orjson.loads(await ws.recv())
+        for event in events:
             if event["type"] == kind:
                 return event
 

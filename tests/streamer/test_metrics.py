@@ -19,7 +19,7 @@ async def fetch(url: str) -> tuple[str, bytes]:
     return await wait_for(asyncio.to_thread(get))
 
 
-def samples(text: str) -> dict[tuple[str, tuple], float]:
+def samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for family in text_string_to_metric_families(text) for s in family.samples}
 

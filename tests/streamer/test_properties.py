@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import time
+from typing import Any
 
 import orjson
 from hypothesis import HealthCheck, given, settings
@@ -41,9 +42,10 @@ def encode(value: object) -> str:
     return json.dumps(value, allow_nan=True)  # NaN and Infinity on purpose
 
 
-def replies(session: Session) -> list[dict]:
+def replies(session: Session) -> list[dict[str, Any]]:
     data = session.data_to_send()
-    return orjson.loads(data) if data else []
+    events: list[dict[str, Any]] = orjson.loads(data) if data else []
+    return events
 
 
 @settings(max_examples=300, deadline=None)

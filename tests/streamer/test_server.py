@@ -13,6 +13,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -168,7 +169,7 @@ async def test_healthz_counts_a_connection_until_it_is_gone(server):
 
     async def drained() -> dict[str, Any]:
         while True:
-            health = orjson.loads((await http_get(http_url(server, "/healthz")))[2])
+            health: dict[str, Any] = orjson.loads((await http_get(http_url(server, "/healthz")))[2])
             if health["connections"] == 0:
                 return health
             await asyncio.sleep(0.01)  # polling an event with a deadline, not a fixed wait
@@ -243,17 +244,18 @@ async def test_ping_gets_pong(server):
     assert isinstance(pong["time"], float)
 
 
-def oversize(server) -> str:
+def oversize(server: StreamServer) -> str:
     return '{"op": "ping", "id": 1}'.ljust(server.config.max_message_bytes + 1)
 
 
-def oversize_utf8(server) -> str:
+def oversize_utf8(server: StreamServer) -> str:
     # over the limit in UTF-8 bytes (what travels), under it in characters
     symbol = "é" * (server.config.max_message_bytes // 2 + 1)
     return json.dumps({"op": "subscribe", "symbol": symbol}, ensure_ascii=False)
 
 
-BAD_INPUTS = {
+# kind -> (the message to send, the error code it gets, the field the error names)
+BAD_INPUTS: dict[str, tuple[Callable[[StreamServer], str | bytes], str, str | None]] = {
     "not_json": (lambda s: "not json", "bad_json", None),
     "array": (lambda s: "[1, 2, 3]", "bad_request", None),
     "nan": (lambda s: '{"op": "subscribe", "id": 7, "sigma": NaN}', "invalid_params", "sigma"),

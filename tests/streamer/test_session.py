@@ -20,13 +20,13 @@ from streamer import schedule
 from streamer.config import ServerConfig
 from streamer.hub import Hub
 from streamer.session import Session
-from tests.conftest import small_market
+from tests.conftest import small_market, spec_of
 from tests.streamer.drive import new_session, sent
 from wire.names import PICKED_SEED_BOUND
 
 NOW = 1_764_412_345.25
 MARKET = small_market(NOW)
-ACME = MARKET.get("ACME")
+ACME = spec_of(MARKET, "ACME")
 SYMBOL_T0 = ACME.t0
 ACME_SEQ = schedule.current_seq(ACME.t0, ACME.interval, NOW)  # 105
 DEFAULT = GBMParams(70.0, 0.05, 0.3, 1.0)

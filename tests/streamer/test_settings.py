@@ -3,6 +3,7 @@ the README's table are made from that definition, and these tests hold them to i
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import re
 
@@ -26,7 +27,10 @@ def test_the_readme_table_is_the_one_the_settings_make():
 
 def test_every_setting_but_the_workers_own_number_has_a_flag_with_its_default():
     parser = cli.build_parser()
-    serve = parser._subparsers._group_actions[0].choices["serve"]  # type: ignore[union-attr]
+    assert parser._subparsers is not None
+    commands = parser._subparsers._group_actions[0]
+    assert isinstance(commands, argparse._SubParsersAction)
+    serve = commands.choices["serve"]
     flags = {opt: action for action in serve._actions for opt in action.option_strings}
     names = [f.name for f in dataclasses.fields(ServerConfig)]
     assert [s.name for s in settings()] == [n for n in names if n != "worker"]

@@ -7,6 +7,7 @@ import asyncio
 import dataclasses
 import socket
 import time
+from typing import Any
 
 import numpy as np
 import orjson
@@ -54,7 +55,7 @@ async def test_a_paused_reader_is_conflated_and_every_seq_jump_is_announced(serv
         await until(lambda: server.health()["ticks_conflated"] > 500)
         ws.transport.resume_reading()
         last: dict[int, int] = {}
-        lagging = []
+        lagging: list[dict[str, Any]] = []
         deadline = time.monotonic() + timeout(5)
         while len(lagging) < 20 and time.monotonic() < deadline:
             for event in orjson.loads(await wait_for(ws.recv())):

@@ -5,19 +5,21 @@ from __future__ import annotations
 import asyncio
 import signal
 import urllib.request
+from typing import Any
 
 import orjson
 import pytest
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import wait_for
 
 
-async def healthz(port: int) -> dict:
-    def get() -> dict:
+async def healthz(port: int) -> dict[str, Any]:
+    def get() -> dict[str, Any]:
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz") as reply:
-            return orjson.loads(reply.read())
+            health: dict[str, Any] = orjson.loads(reply.read())
+            return health
     return await wait_for(asyncio.to_thread(get))
 
 
@@ -35,7 +37,7 @@ async def connections_by_worker(port: int) -> dict[int, int]:
 async def test_workers_share_the_port_and_serve_the_same_prices(server_process):
     proc = server_process("--workers", "2").start()
     prices: dict[int, float] = {}
-    clients = []
+    clients: list[ClientConnection] = []
     try:
         # connect until both processes hold some: each new connection lands on either one
         while len(clients) < 64:
