@@ -23,6 +23,11 @@ Writes the tables between the markers in `docs/benchmarks.md` and a plot next to
 
     .venv/bin/python bench/compare.py            # about 15 minutes
     .venv/bin/python bench/compare.py --quick    # fewer levels and shorter holds
+
+Before and after a change, in one run: ``--baseline DIR`` also measures the server of another
+checkout (``git worktree add DIR <commit>``), as ``baseline``, in scenarios A and B; the tables
+are then printed and saved to ``bench/out/compare-baseline.json``, and the docs are left as
+they are.
 """
 
 from __future__ import annotations
@@ -110,9 +115,13 @@ class CpuSampler(threading.Thread):
         return (inside[-1][1] - inside[0][1]) / (inside[-1][0] - inside[0][0])
 
 
-def start(command: list[str]) -> tuple[subprocess.Popen[str], str]:
+#: Where each server is started from (``baseline``: another checkout's tree).
+CWD: dict[str, Path] = {}
+
+
+def start(command: list[str], cwd: Path = ROOT) -> tuple[subprocess.Popen[str], str]:
     """Start a server; return it and the first URL of its banner line."""
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=cwd)
     assert proc.stdout is not None  # piped
     line = proc.stdout.readline()
     match = re.search(r"(?:ws|http)://\S+", line)
@@ -133,7 +142,7 @@ def stop(proc: subprocess.Popen[str]) -> None:
 
 def measure(server: str, scenario: str, connections: int, subscriber: ProtocolSubscriber,
             subscriptions: int, offered: float, duration: float) -> Point:
-    proc, url = start(SERVERS[server])
+    proc, url = start(SERVERS[server], CWD.get(server, ROOT))
     sampler = CpuSampler(proc.pid)
     sampler.start()
     point = Point(server, scenario, offered)
@@ -141,7 +150,7 @@ def measure(server: str, scenario: str, connections: int, subscriber: ProtocolSu
         summary = run_load(LoadSpec(
             url=url, connections=connections, subscriptions=subscriptions, duration=duration,
             ramp_rate=1000.0, workers=2, subscriber=subscriber,
-            unsubscribe_at_end=server == "this server", subscribe_burst=1000,
+            unsubscribe_at_end=server in ("this server", "baseline"), subscribe_burst=1000,
             subscribe_rate=500.0, close_timeout=2.0))
         point.delivered = summary.value("ticks_received", "rate") or 0.0
         point.p50 = summary.value("tick_delay", "p50") or math.nan
@@ -265,6 +274,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer levels, shorter holds")
     parser.add_argument("--duration", type=float, default=None, help="hold per run (s)")
     parser.add_argument("--skip", default="", help="comma-separated scenarios to skip: A,B,C,D")
+    parser.add_argument("--baseline", type=Path, default=None, metavar="DIR",
+                        help="also measure the server of the checkout in DIR, as 'baseline' "
+                             "(scenarios A and B; the docs are not rewritten)")
     parser.add_argument("--replot", action="store_true",
                         help="only rewrite the tables and plot from the last run's results")
     args = parser.parse_args()
@@ -277,6 +289,12 @@ def main() -> None:
     node_ready = shutil.which("node") and (ROOT / "bench/peers/node/node_modules/ws").exists()
     if node_ready:
         servers.insert(1, "node ws")
+    if args.baseline is not None:  # `python -m streamer` run from the other tree is its server
+        SERVERS["baseline"] = SERVERS["this server"]
+        CWD["baseline"] = args.baseline.resolve()
+        servers.insert(1, "baseline")
+        skip |= {"C", "D"}
+        COLORS["baseline"] = "tab:purple"
     points: list[Point] = []
     if "A" not in skip:
         print("scenario A", flush=True)
@@ -293,6 +311,13 @@ def main() -> None:
     simulation = "" if "D" in skip else run_script(["bench/simulation_speed.py"])
     gbm = "" if "D" in skip else run_script(["bench/gbm_batch.py", "--periods", "1000000"])
     (ROOT / "bench" / "out").mkdir(exist_ok=True)
+    if args.baseline is not None:
+        saved = [p.__dict__ for p in points]
+        (ROOT / "bench" / "out" / "compare-baseline.json").write_text(json.dumps(
+            {"points": saved, "baseline": str(args.baseline), "duration": duration}, indent=1))
+        for scenario in ("A", "B"):
+            print("\n".join(table(points, scenario)))
+        return
     RESULTS.write_text(json.dumps({"points": [p.__dict__ for p in points], "memory": memory,
                                    "finished": time.time(),
                                    "simulation": simulation, "gbm": gbm, "servers": servers,
