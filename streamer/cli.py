@@ -113,7 +113,8 @@ def is_loopback(host: str) -> bool:
 def raise_open_files_limit(connections: int) -> int:
     """Each connection is a file descriptor: lift the soft limit toward the hard one, enough
     for ``connections`` and :data:`FILES_SPARE`. Return how many connections the limit now
-    allows (processes started later inherit it). Used by ``serve`` and by ``load``."""
+    allows (processes started later inherit it); fewer when the hard limit is lower.
+    Used by ``serve`` and by ``load``."""
     wanted = connections + FILES_SPARE
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     target = hard if hard == resource.RLIM_INFINITY else min(hard, max(soft, wanted))
@@ -121,21 +122,27 @@ def raise_open_files_limit(connections: int) -> int:
         resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
     if target == resource.RLIM_INFINITY:
         return connections
-    return min(connections, target - FILES_SPARE)
+    return min(connections, target)
 
 
-async def serve(config: ServerConfig, ready: Callable[[int], None] | None = None) -> int:
+async def serve(config: ServerConfig, ready: Callable[[int], None] | None = None,
+                lifeline: Any = None) -> int:
     """Run until SIGINT or SIGTERM; return the process exit status. Without ``ready``, print
-    the banner once listening; with it, report the port to the process that started this one."""
+    the banner once listening; with it, report the port to the process that started this one.
+    ``lifeline`` (a worker's) is the read end of a pipe whose only writer is the process that
+    started this one: when that process dies, even by SIGKILL, the pipe reads as closed and
+    the server shuts down as on SIGTERM, rather than go on serving the port as an orphan."""
     allowed = raise_open_files_limit(config.max_connections)
     if allowed < config.max_connections and config.worker == 0:
         logger.warning("at most %d open files (ulimit -n); --max-connections %d cannot be "
-                       "reached", allowed + FILES_SPARE, config.max_connections)
+                       "reached", allowed, config.max_connections)
     server = StreamServer(config)
     await server.start()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):  # before the banner: it announces readiness
         loop.add_signal_handler(signum, server.close)
+    if lifeline is not None:
+        loop.add_reader(lifeline.fileno(), _orphaned, server, loop, lifeline.fileno())
     if config.token is None and not is_loopback(config.host) and config.worker == 0:
         logger.warning("listening on %s with no token: anyone who can reach this address can "
                        "use the feed; set --token or STREAMER_TOKEN", config.host)
@@ -154,10 +161,17 @@ def banner(config: ServerConfig, port: int) -> str:
             f"http://{config.host}:{port}/  ({workers}Ctrl-C stops)")
 
 
-def run_serve(config: ServerConfig, ready: Callable[[int], None] | None = None) -> int:
+def _orphaned(server: StreamServer, loop: asyncio.AbstractEventLoop, fd: int) -> None:
+    loop.remove_reader(fd)
+    logger.warning("the process that started this worker is gone; shutting down")
+    server.close()
+
+
+def run_serve(config: ServerConfig, ready: Callable[[int], None] | None = None,
+              lifeline: Any = None) -> int:
     """:func:`serve` in a fresh event loop, with its start-up errors as exit statuses."""
     try:
-        return asyncio.run(serve(config, ready))
+        return asyncio.run(serve(config, ready, lifeline))
     except MarketError as exc:
         print(f"streamer: error: {exc}", file=sys.stderr)
         return 2
@@ -180,8 +194,10 @@ def run_workers(config: ServerConfig, log_level: str) -> int:
         port = holder.getsockname()[1]
     context = multiprocessing.get_context("spawn")
     ready = context.Queue()
+    lifeline, keep_alive = context.Pipe(duplex=False)  # this process holds the only writer
     workers = [context.Process(target=_worker, name=f"streamer-worker-{i}",
-                               args=(replace(config, port=port, worker=i), log_level, ready))
+                               args=(replace(config, port=port, worker=i), log_level, ready,
+                                     lifeline))
                for i in range(config.workers)]
 
     def stop(signum: int = signal.SIGTERM, frame: object = None) -> None:
@@ -208,13 +224,14 @@ def run_workers(config: ServerConfig, log_level: str) -> int:
         print(banner(config, port), flush=True)
     for worker in workers:
         worker.join()
+    keep_alive.close()
     return max((abs(w.exitcode or 0) for w in workers), default=0)
 
 
-def _worker(config: ServerConfig, log_level: str, ready: Any) -> None:
+def _worker(config: ServerConfig, log_level: str, ready: Any, lifeline: Any) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # until the loop's own handlers take over
     configure_logging(log_level, f"w{config.worker} ")
-    sys.exit(run_serve(config, ready.put))
+    sys.exit(run_serve(config, ready.put, lifeline))
 
 
 def configure_logging(level: str, prefix: str = "") -> None:

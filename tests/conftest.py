@@ -81,9 +81,10 @@ class ServerProcess:
         self.port = port
 
     def start(self) -> ServerProcess:
-        self.proc = subprocess.Popen(
+        self.proc = subprocess.Popen(  # a session of its own: stop() ends its workers too
             [sys.executable, "-m", "streamer", "serve", *self.args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT)
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+            start_new_session=True)
         assert self.proc.stdout is not None and self.proc.stderr is not None  # both piped
         line = self.proc.stdout.readline()  # the banner; blocks until the server listens
         match = re.search(r"ws://[^:]+:(\d+)/ws", line)
@@ -107,8 +108,14 @@ class ServerProcess:
         return self.proc.wait(timeout(seconds))
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
+        """Kill the server and every process of its session (the workers of ``--workers``)."""
+        if self.proc is None:
+            return
+        try:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass  # the whole group is gone already
+        if self.proc.poll() is None:
             self.proc.wait(timeout(10))
 
     @property

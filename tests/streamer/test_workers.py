@@ -12,7 +12,7 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from tests.conftest import wait_for
+from tests.conftest import timeout, wait_for
 
 
 async def healthz(port: int) -> dict[str, Any]:
@@ -70,3 +70,20 @@ async def test_sigterm_closes_every_workers_clients_with_1001_and_exits_0(server
                 await wait_for(ws.recv())
         assert ws.close_code == 1001
     assert await asyncio.to_thread(proc.wait, 10) == 0
+
+
+async def test_workers_whose_parent_is_killed_close_their_clients_and_exit(server_process):
+    proc = server_process("--workers", "2").start()
+    clients = [await connect(proc.url) for _ in range(8)]
+    for ws in clients:
+        await ws.send('{"op": "subscribe", "symbol": "ACME"}')
+        await wait_for(ws.recv())
+    proc.kill()  # SIGKILL: the parent cannot forward anything to its workers
+    for ws in clients:
+        with pytest.raises(ConnectionClosed):
+            async with asyncio.timeout(timeout(10)):  # ticks would flow for ever from orphans
+                while True:
+                    await ws.recv()
+        assert ws.close_code == 1001  # the workers shut down as on SIGTERM
+    with pytest.raises(OSError):
+        await wait_for(connect(proc.url))  # nobody listens on the port any more
