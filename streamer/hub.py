@@ -10,7 +10,7 @@ layer writes one frame per connection per instant. No I/O, no clock: ``now`` is 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -44,6 +44,9 @@ class Peer(Protocol):
         """The stream of ``sub`` sent its last event, ``text``; forget the subscription."""
 
 
+Deliver = Callable[[int, int, str], bool]
+
+
 @dataclass(eq=False)
 class Stream:
     """A running stream: a bank slot, how it was defined, and who listens to it."""
@@ -55,9 +58,9 @@ class Stream:
     t0: float
     periods: int | None
     symbol: str | None = None
-    subscribers: dict[tuple[Peer, int], str] = field(default_factory=dict)
-    """``(peer, sub) -> tick head`` of every subscription to this stream (a private stream
-    has at most one)."""
+    subscribers: dict[tuple[Peer, int], tuple[str, Deliver]] = field(default_factory=dict)
+    """``(peer, sub) -> (tick head, peer.deliver)`` of every subscription to this stream (a
+    private stream has at most one). The bound method is kept, not looked up per tick."""
 
     def describe(self) -> dict[str, object]:
         """The effective parameters, as the protocol reports them."""
@@ -192,7 +195,7 @@ class Hub:
             self._sub[slot] = sub
         else:
             self.symbol_subscriptions += 1
-        stream.subscribers[(peer, sub)] = head
+        stream.subscribers[(peer, sub)] = (head, peer.deliver)
         self.subscriptions += 1
 
     def detach(self, stream: Stream, peer: Peer, sub: int) -> None:
@@ -323,11 +326,11 @@ class Hub:
                 continue
             self.ticks_routed += len(subscribers)
             texts: dict[str, str] = {}  # one event text per sub number, shared by its holders
-            for (peer, sub), head in subscribers.items():
+            for (peer, sub), (head, deliver) in subscribers.items():
                 text = texts.get(head)
                 if text is None:
                     text = texts[head] = head + body
-                if peer.deliver(sub, seq, text):
+                if deliver(sub, seq, text):
                     dirty.append(peer)
 
     def _end(self, stream: Stream, seq: int, overflowed: bool) -> None:

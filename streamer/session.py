@@ -145,12 +145,12 @@ class Session:
     def deliver(self, sub: int, seq: int, text: str) -> bool:
         """Take tick ``seq`` of ``sub`` (its encoded text). True when the session had nothing
         to send before, so that the hub lists it among the connections to write."""
-        if self._behind_since is not None:
-            self._conflate(sub, seq, text)
-            return False
-        parts = self._parts
-        parts.append(text)
-        return len(parts) == 1
+        if self._behind_since is None:
+            parts = self._parts
+            parts.append(text)
+            return len(parts) == 1
+        self._conflate(sub, seq, text)
+        return False
 
     def deliver_ticks(self, texts: Sequence[str], subs: Any, seqs: Any) -> bool:
         """:meth:`deliver` for several ticks at once (``subs`` and ``seqs`` are numpy arrays,
