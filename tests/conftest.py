@@ -138,6 +138,17 @@ def server_process() -> Iterator[type[ServerProcess]]:
         proc.stop()
 
 
+async def take(source: AsyncIterator[T], n: float) -> list[T]:
+    """The next ``n`` items of an async iterator (a subscription, a merge); fewer if it ends
+    first (``math.inf``: until it ends)."""
+    items: list[T] = []
+    async for item in source:
+        items.append(item)
+        if len(items) == n:
+            break
+    return items
+
+
 async def wait_for(awaitable: Awaitable[T], seconds: float = 5.0) -> T:
     """``asyncio.wait_for`` with a scaled timeout."""
     return await asyncio.wait_for(awaitable, timeout(seconds))

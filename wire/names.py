@@ -7,7 +7,10 @@ plain values on the wire.
 
 from __future__ import annotations
 
-from enum import IntEnum, StrEnum
+from enum import Enum, IntEnum, StrEnum
+from typing import Any, TypeVar, cast
+
+E = TypeVar("E", bound=Enum)
 
 
 class Op(StrEnum):
@@ -34,6 +37,14 @@ class EventType(StrEnum):
     ERROR = "error"
 
 
+def _documented(cls: type[E], base: Any, value: object, doc: str) -> E:
+    """An enum member of ``base`` (``str``, ``int``) that carries what it means as ``doc``."""
+    member: Any = base.__new__(cls, value)
+    member._value_ = value
+    member.doc = doc
+    return cast(E, member)
+
+
 class ErrorCode(StrEnum):
     """The stable ``code`` of an ``error`` event, with what it means (``doc``). An error
     answers one operation; the connection and every other subscription go on."""
@@ -41,10 +52,7 @@ class ErrorCode(StrEnum):
     doc: str
 
     def __new__(cls, value: str, doc: str = "") -> ErrorCode:
-        member = str.__new__(cls, value)
-        member._value_ = value
-        member.doc = doc
-        return member
+        return _documented(cls, str, value, doc)
 
     BAD_JSON = "bad_json", "the message is not JSON"
     BAD_REQUEST = ("bad_request", "not a JSON object, an unknown op or field, a missing or "
@@ -64,10 +72,7 @@ class CloseCode(IntEnum):
     doc: str
 
     def __new__(cls, value: int, doc: str = "") -> CloseCode:
-        member = int.__new__(cls, value)
-        member._value_ = value
-        member.doc = doc
-        return member
+        return _documented(cls, int, value, doc)
 
     NORMAL = 1000, "a normal close"
     GOING_AWAY = 1001, "the server is shutting down (SIGINT or SIGTERM)"

@@ -15,7 +15,7 @@ from clients.errors import (ArgumentError, ConnectError, ConnectionLost, FeedClo
 from clients.feed import Backoff, BlockingFeed, Feed, Tick, aio
 from tests.clients.loopback import (DEFAULT_PARAMS, LoopbackServer, LoopbackTransport, prices,
                                     symbol_params)
-from tests.conftest import wait_for
+from tests.conftest import take, wait_for
 import itertools
 
 URL = "ws://loopback/ws"
@@ -25,15 +25,6 @@ FAST = Backoff(initial=0.0, maximum=0.0)
 def feed(transport: LoopbackTransport, **options) -> Feed:
     return Feed(URL, transport=transport, reconnect=options.pop("reconnect", FAST), **options)
 
-
-async def take(source, n: float) -> list[Tick]:
-    """The next ``n`` ticks of a subscription or a merge (``math.inf``: until it ends)."""
-    ticks = []
-    async for tick in source:
-        ticks.append(tick)
-        if len(ticks) == n:
-            break
-    return ticks
 
 
 async def until(predicate, seconds: float = 5.0) -> None:

@@ -14,16 +14,8 @@ import pytest
 
 from clients.errors import FeedClosed, InvalidParams, UnknownSymbol
 from clients.feed import Feed, Tick
-from tests.conftest import ROOT, http_url, wait_for, ws_url
+from tests.conftest import ROOT, http_url, take, wait_for, ws_url
 
-
-async def take(source, n: int) -> list[Tick]:
-    ticks = []
-    async for tick in source:
-        ticks.append(tick)
-        if len(ticks) == n:
-            break
-    return ticks
 
 
 async def gbm(url: str, **query) -> list[float]:
