@@ -73,6 +73,12 @@ class ServerConfig:
                                    "closes the connection with 1009", unit="bytes")
     max_connections: int = setting(20_000, "open WebSocket connections; one more is refused "
                                    "with HTTP 503")
+    max_streams: int = setting(100_000, "private streams in the whole server (about 2 KB "
+                               "each); one more is limit_exceeded")
+    max_ticks_per_second: float = setting(
+        500_000.0, "ticks a second all subscriptions together may receive (a subscription "
+        "counts 1/interval); a subscribe past it is limit_exceeded; what this server sustains "
+        "at p99 < 50 ms on 2 cores (docs/benchmarks.md)", unit="/s")
     max_ops_per_second: float = setting(
         100.0, "sustained operations per second per connection; faster gets rate_limited "
         f"(a resume costs one more per {CATCHUP_STEPS_PER_OP:,} steps it computes)", unit="/s")
@@ -120,14 +126,17 @@ class ServerConfig:
             raise ValueError(f"need 0 < min_interval <= max_interval, got {self.min_interval} "
                              f"and {self.max_interval}")
         for name in ("max_periods", "max_replay", "max_catchup", "max_subscriptions",
-                     "max_message_bytes", "max_frame_bytes", "max_connections", "ops_burst",
-                     "flood_limit", "max_send_buffer"):
+                     "max_message_bytes", "max_frame_bytes", "max_connections", "max_streams",
+                     "ops_burst", "flood_limit", "max_send_buffer"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_history < 0:
             raise ValueError(f"max_history must be >= 0, got {self.max_history}")
         if self.socket_send_buffer is not None and self.socket_send_buffer < 1024:
             raise ValueError(f"socket_send_buffer must be >= 1024, got {self.socket_send_buffer}")
+        if not self.max_ticks_per_second > 0:
+            raise ValueError(f"max_ticks_per_second must be > 0, got "
+                             f"{self.max_ticks_per_second}")
         if not self.max_ops_per_second > 0:
             raise ValueError(f"max_ops_per_second must be > 0, got {self.max_ops_per_second}")
         if not self.slow_consumer_timeout > 0:

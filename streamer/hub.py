@@ -21,9 +21,12 @@ from streamer import schedule
 from wire import events
 from wire.names import GBM, PARAMS_FIELDS, EndReason
 
-#: Most instants one call of :meth:`Hub.advance` catches up on; the rest waits for the next
-#: call, which comes at once because those ticks are already due.
+#: Most instants, and most stream steps (a round takes every stream due at its instant, so
+#: at least one round is done), one call of :meth:`Hub.advance` catches up on; the rest waits
+#: for the next call. The server makes that call as soon as the event loop has run what else
+#: is ready, so a server that is behind still answers (about 10-30 ms of work per call).
 MAX_ROUNDS = 1_000
+MAX_STEPS = 50_000
 
 _NEVER = np.inf
 
@@ -97,6 +100,8 @@ class Hub:
         self._dirty: list[Peer] = []
         self.subscriptions = 0
         self.symbol_subscriptions = 0
+        self.tick_rate = 0.0
+        """Ticks a second the subscriptions receive, all together (each ``1 / interval``)."""
         self.ticks_stepped = 0
         """Stream steps taken."""
         self.ticks_routed = 0
@@ -197,11 +202,13 @@ class Hub:
             self.symbol_subscriptions += 1
         stream.subscribers[(peer, sub)] = (head, peer.deliver)
         self.subscriptions += 1
+        self.tick_rate += 1.0 / stream.interval
 
     def detach(self, stream: Stream, peer: Peer, sub: int) -> None:
         """Remove a subscription; a private stream is closed with it."""
         if stream.subscribers.pop((peer, sub), None) is not None:
             self.subscriptions -= 1
+            self.tick_rate -= 1.0 / stream.interval
             if stream.symbol is None:
                 self._release(peer)
                 self._owner[stream.slot] = -1
@@ -245,6 +252,10 @@ class Hub:
     def streams(self) -> int:
         return len(self._streams)
 
+    @property
+    def private_streams(self) -> int:
+        return len(self._streams) - len(self._symbols)
+
     # --- the schedule -------------------------------------------------------------------------
 
     def next_due(self) -> float:
@@ -252,13 +263,19 @@ class Hub:
         return float(self._due.min()) if len(self._due) else float("inf")
 
     def advance(self, now: float) -> list[Peer]:
-        """Produce every tick due at ``now``; return the peers that have parts to send."""
+        """Produce the ticks due at ``now``, at most :data:`MAX_ROUNDS` instants and about
+        :data:`MAX_STEPS` stream steps of them; return the peers that have parts to send.
+        ``next_due() <= now`` afterwards says that more is due at once."""
         limit = now + schedule.DUE_SLACK
+        steps = 0
         for _ in range(MAX_ROUNDS):
             slots = np.flatnonzero(self._due <= limit)
             if not slots.size:
                 break
             self._step(slots)
+            steps += slots.size
+            if steps >= MAX_STEPS:
+                break
         dirty, self._dirty = self._dirty, []
         return dirty
 

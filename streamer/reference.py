@@ -76,6 +76,10 @@ def limits_table() -> str:
          "HTTP 503 on the upgrade"),
         ("subscriptions per connection", f"{_n(_D.max_subscriptions)} "
          "(`--max-subscriptions`)", "`limit_exceeded`"),
+        ("private streams, the whole server", f"{_n(_D.max_streams)} (`--max-streams`)",
+         "`limit_exceeded`"),
+        ("ticks a second, all subscriptions together (each `1/interval`)",
+         f"{_n(_D.max_ticks_per_second)} (`--max-ticks-per-second`)", "`limit_exceeded`"),
         ("message size", f"{_n(_D.max_message_bytes)} bytes (`--max-message-bytes`)",
          "`limit_exceeded`"),
         ("frame size", f"{_n(_D.max_frame_bytes)} bytes (`--max-frame-bytes`)",

@@ -62,7 +62,10 @@ class Session:
         """``(code, reason)`` once the connection must be closed (the I/O layer does it)."""
         self._behind_since: float | None = None
         self._latest: dict[int, tuple[int, str]] = {}
-        self._skipped: dict[int, int] = {}
+        """While conflating: the newest tick of each subscription, ``(seq, text)``."""
+        self._first_seq: dict[int, int] = {}
+        """While conflating: the seq of each subscription's first tick kept. Live ticks have
+        consecutive seqs, so ``newest - first`` of them were dropped."""
         self._ended: dict[int, str] = {}
 
     @property
@@ -106,7 +109,7 @@ class Session:
             self.reject(exc)
 
     def reject(self, exc: CommandError) -> None:
-        self.hub.errors[exc.code] += 1
+        self.hub.errors[exc.code.value] += 1  # plain str: /healthz encodes it as a key
         self._emit(events.Error.of(exc))
 
     def _take_token(self, now: float, raw: str | bytes | None = None) -> None:
@@ -137,7 +140,7 @@ class Session:
             self.hub.detach(subscription.stream, self, subscription.sub)
         self.subs.clear()
         self._latest.clear()
-        self._skipped.clear()
+        self._first_seq.clear()
         self._ended.clear()
 
     # --- the hub's side -----------------------------------------------------------------------
@@ -155,9 +158,13 @@ class Session:
     def deliver_ticks(self, texts: Sequence[str], subs: Any, seqs: Any) -> bool:
         """:meth:`deliver` for several ticks at once (``subs`` and ``seqs`` are numpy arrays,
         read only while conflating)."""
-        if self._behind_since is not None:
-            for sub, seq, text in zip(subs.tolist(), seqs.tolist(), texts):
-                self._conflate(sub, seq, text)
+        if self._behind_since is not None:  # in C-level bulk: a slow reader costs the least
+            sub_list, seq_list = subs.tolist(), seqs.tolist()
+            latest = self._latest
+            before = len(latest)
+            latest.update(zip(sub_list, zip(seq_list, texts)))
+            self.hub.conflated += len(sub_list) - (len(latest) - before)
+            self._first_seq = dict(zip(sub_list, seq_list)) | self._first_seq  # the first seq stays
             return False
         parts = self._parts
         empty = not parts
@@ -175,10 +182,12 @@ class Session:
         return len(parts) == 1
 
     def _conflate(self, sub: int, seq: int, text: str) -> None:
-        if sub in self._latest:
-            self._skipped[sub] = self._skipped.get(sub, 0) + 1
+        latest = self._latest
+        if sub in latest:
             self.hub.conflated += 1
-        self._latest[sub] = (seq, text)
+        else:
+            self._first_seq[sub] = seq
+        latest[sub] = (seq, text)
 
     # --- output -------------------------------------------------------------------------------
 
@@ -219,14 +228,15 @@ class Session:
     def _catch_up(self) -> None:
         """Queue, per subscription, ``lagging`` (when ticks were skipped), the newest tick and
         any ``end``; then ticks go out as they come again."""
+        first = self._first_seq
         for sub, (seq, tick) in self._latest.items():
-            skipped = self._skipped.get(sub)
+            skipped = seq - first[sub]
             if skipped:
                 self._emit(events.Lagging(sub, skipped, seq))
             self._parts.append(tick)
         self._parts.extend(self._ended.values())
         self._latest.clear()
-        self._skipped.clear()
+        self._first_seq.clear()
         self._ended.clear()
         self._behind_since = None
 
@@ -241,7 +251,7 @@ class Session:
                 raise CommandError(ErrorCode.UNKNOWN_SUBSCRIPTION,
                                    f"no subscription {cmd.sub} on this connection", "sub", cmd.id)
             self.hub.detach(subscription.stream, self, cmd.sub)
-            for pending in (self._latest, self._skipped, self._ended):
+            for pending in (self._latest, self._first_seq, self._ended):
                 pending.pop(cmd.sub, None)
             self._emit(events.Unsubscribed(cmd.id, cmd.sub))
         elif isinstance(cmd, commands.ListSubscriptions):
@@ -298,6 +308,17 @@ class Session:
             del self.subs[sub]
             self.hub.detach(stream, self, sub)
 
+    def _check_budget(self, cmd: commands.Subscribe, interval: float) -> None:
+        """The server's budget of ticks a second, all subscriptions together (checked before
+        any work is done for the subscribe)."""
+        rate = 1.0 / interval
+        budget = self.config.max_ticks_per_second
+        if self.hub.tick_rate + rate > budget:
+            raise CommandError(ErrorCode.LIMIT_EXCEEDED, f"this stream's {rate:g} ticks a second "
+                               f"would take the server past its budget of {budget:g} a second "
+                               f"(its subscriptions take {self.hub.tick_rate:g} now)", None,
+                               cmd.id)
+
     def _open_symbol(self, cmd: commands.Subscribe) -> tuple[Stream, int, int, np.ndarray]:
         spec = cmd.spec
         assert spec.symbol is not None
@@ -305,6 +326,7 @@ class Session:
         if stream is None:
             raise CommandError(ErrorCode.UNKNOWN_SYMBOL, f"unknown symbol {show(spec.symbol)}; "
                                "the symbols op lists the market", "symbol", cmd.id)
+        self._check_budget(cmd, stream.interval)
         if spec.t0 is not None and spec.t0 != stream.t0:
             raise CommandError.invalid("t0", f"t0 of {spec.symbol} is {stream.t0!r}, got "
                                        f"{show(spec.t0)}: the market's session changed, so its "
@@ -331,6 +353,10 @@ class Session:
                                        f"{config.min_interval:g} to {config.max_interval:g}, "
                                        f"got {show(interval)}", cmd.id)
         interval = float(interval)
+        if self.hub.private_streams >= config.max_streams:
+            raise CommandError(ErrorCode.LIMIT_EXCEEDED, f"the server runs its maximum of "
+                               f"{config.max_streams} private streams; try later", None, cmd.id)
+        self._check_budget(cmd, interval)
         if spec.periods is not None and not 1 <= spec.periods <= config.max_periods:
             raise CommandError.invalid("periods", f"periods must be 1..{config.max_periods} or "
                                        f"null, got {show(spec.periods)}", cmd.id)

@@ -17,7 +17,7 @@ import pytest
 from simulation import GBMParams, path
 from streamer import schedule
 from streamer.config import ServerConfig
-from streamer.hub import MAX_ROUNDS, Hub, Stream
+from streamer.hub import MAX_ROUNDS, MAX_STEPS, Hub, Stream
 from tests.conftest import small_market, spec_of
 from tests.streamer.drive import new_session, sent
 from wire.events import payload
@@ -340,6 +340,40 @@ def test_a_gap_longer_than_max_rounds_is_caught_up_by_the_next_advances_without_
         seqs += [e["seq"] for e in peer.events()]
     assert MAX_ROUNDS < 2_500
     assert seqs == list(range(1, 2_501))
+
+
+def test_one_advance_does_a_bounded_number_of_steps_and_the_next_ones_go_on_without_gap():
+    hub = new_hub()
+    streams = [hub.open_private(PARAMS, seed, T0, 0.001, None, 0)[0] for seed in range(200)]
+    peer = Peer()
+    for sub, stream in enumerate(streams, 1):
+        hub.attach(stream, peer, sub)
+    late = T0 + 1.0  # 1,000 instants of 200 streams due at once: 200,000 steps
+    counts = []
+    while hub.next_due() <= late:
+        before = hub.ticks_stepped
+        hub.advance(late)
+        counts.append(hub.ticks_stepped - before)
+    assert max(counts) <= MAX_STEPS + hub.streams  # the round that passes it is finished
+    assert len(counts) >= 200_000 // (MAX_STEPS + hub.streams)
+    by_sub: dict[int, list[int]] = {}
+    for event in peer.events():
+        by_sub.setdefault(event["sub"], []).append(event["seq"])
+    assert all(seqs == list(range(1, 1_001)) for seqs in by_sub.values())
+
+
+def test_the_hub_counts_the_ticks_a_second_its_subscriptions_receive():
+    hub = new_hub()
+    acme = hub.symbol("ACME")
+    assert acme is not None
+    private = open_private(hub, interval=0.01)
+    peer = Peer()
+    hub.attach(acme, peer, 1)
+    hub.attach(private, peer, 2)
+    assert hub.tick_rate == pytest.approx(1 / acme.interval + 100)
+    hub.detach(private, peer, 2)
+    hub.detach(acme, peer, 1)
+    assert hub.tick_rate == pytest.approx(0.0)
 
 
 def test_a_finite_stream_sends_end_and_tells_the_peer():

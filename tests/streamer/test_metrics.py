@@ -62,6 +62,17 @@ async def test_healthz_reports_the_headline_figures(server):
             "errors"} <= set(health)
 
 
+async def test_healthz_counts_errors_by_code(server):
+    async with connect(ws_url(server)) as ws:
+        await ws.send('{"op": "subscribe", "symbol": "NOPE"}')
+        await wait_for(ws.recv())
+        await ws.send('{"op": "nope"}')
+        await wait_for(ws.recv())
+        content_type, body = await fetch(http_url(server, "/healthz"))
+    assert content_type == "application/json"
+    assert orjson.loads(body)["errors"] == {"unknown_symbol": 1, "bad_request": 1}
+
+
 async def test_closes_are_counted_by_code(server):
     async with connect(ws_url(server)) as ws:
         await ws.send('{"op": "ping"}')

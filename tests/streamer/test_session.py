@@ -860,3 +860,37 @@ def test_a_nan_t0_reaches_the_session_as_invalid_params(session):
     [error] = sent(session)
     assert (error["code"], error["field"], error["message"]) == (
         "invalid_params", "t0", "t0 must be epoch seconds not in the future, got nan")
+
+
+# --- the server's budget ------------------------------------------------------------------------
+
+
+def test_a_subscribe_past_the_servers_tick_budget_is_limit_exceeded_before_any_work():
+    config = ServerConfig(max_ticks_per_second=1_500.0)
+    hub = make_hub(config)
+    client = Client(hub, config)
+    client.subscribe(interval=0.001, seed=1)  # 1,000 a second
+    events = client.send({"op": "subscribe", "id": 2, "interval": 0.001, "seed": 2})
+    assert error(events) == {
+        "type": "error", "id": 2, "code": "limit_exceeded", "field": None,
+        "message": "this stream's 1000 ticks a second would take the server past its budget of "
+                   "1500 a second (its subscriptions take 1000 now)"}
+    assert hub.streams == len(MARKET.symbols) + 1
+    client.subscribe(symbol="ACME")  # 20 a second more still fits
+
+
+def test_a_symbol_counts_against_the_budget_too():
+    config = ServerConfig(max_ticks_per_second=25.0)
+    client = Client(make_hub(config), config)
+    client.subscribe(symbol="ACME")  # 20 a second
+    assert error(client.send({"op": "subscribe", "symbol": "ACME"}))["code"] == "limit_exceeded"
+
+
+def test_a_private_stream_past_the_servers_maximum_is_limit_exceeded():
+    config = ServerConfig(max_streams=2)
+    hub = make_hub(config)
+    client = Client(hub, config)
+    client.subscribe(seed=1)
+    client.subscribe(seed=2)
+    assert error(client.send({"op": "subscribe", "seed": 3}))["message"] == (
+        "the server runs its maximum of 2 private streams; try later")
