@@ -106,6 +106,13 @@ class ServerConfig:
         (), "browser origin allowed to open /ws (repeatable); others get HTTP 403; the "
         "server's own origin is always allowed", flag="--allow-origin", metavar="ORIGIN",
         unset="any origin")
+    handshake_timeout: float = setting(10.0, "seconds a new connection has to send its whole "
+                                       "request head (HTTP 408 after)", unit="s")
+    send_timeout: float = setting(10.0, "seconds an HTTP response may wait without the client "
+                                  "reading any of it before the connection is cut (a slow "
+                                  "reader gets all of it)", unit="s")
+    max_gbm_requests: int = setting(4, "/gbm requests computed or being sent at once (each up to "
+                                    "about 45 MB at max_periods); past it, HTTP 503 at once")
     workers: int = setting(1, "server processes sharing the port (SO_REUSEPORT), each "
                            "computing the same market; /healthz and /metrics describe the "
                            "process that answered")
@@ -127,7 +134,7 @@ class ServerConfig:
                              f"and {self.max_interval}")
         for name in ("max_periods", "max_replay", "max_catchup", "max_subscriptions",
                      "max_message_bytes", "max_frame_bytes", "max_connections", "max_streams",
-                     "ops_burst", "flood_limit", "max_send_buffer"):
+                     "ops_burst", "flood_limit", "max_send_buffer", "max_gbm_requests"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
         if self.max_history < 0:
@@ -139,6 +146,9 @@ class ServerConfig:
                              f"{self.max_ticks_per_second}")
         if not self.max_ops_per_second > 0:
             raise ValueError(f"max_ops_per_second must be > 0, got {self.max_ops_per_second}")
+        for name in ("handshake_timeout", "send_timeout"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
         if not self.slow_consumer_timeout > 0:
             raise ValueError(f"slow_consumer_timeout must be > 0, got "
                              f"{self.slow_consumer_timeout}")

@@ -32,6 +32,8 @@ class IOStats:
     closes: Counter[int] = field(default_factory=Counter)
     refused: Counter[int] = field(default_factory=Counter)
     gbm: Counter[int] = field(default_factory=Counter)
+    http: Counter[int] = field(default_factory=Counter)
+    """Requests refused before routing or not found, by status (400, 404, 405, 408, 431, ...)."""
 
 
 class ServerCollector:
@@ -53,8 +55,14 @@ class ServerCollector:
         closes = CounterMetricFamily("streamer_closes", "Closed connections, by close code.",
                                      labels=["code"])
         for code, n in sorted(io.closes.items()):
-            closes.add_metric([str(code)], n)
+            closes.add_metric([str(code) if code >= 0 else "other"], n)
         yield closes
+        refused_http = CounterMetricFamily("streamer_http_refused",
+                                           "HTTP requests refused or not found, by status.",
+                                           labels=["status"])
+        for status, n in sorted(io.http.items()):
+            refused_http.add_metric([str(status)], n)
+        yield refused_http
         yield CounterMetricFamily("streamer_frames_sent", "WebSocket frames written.",
                                   value=io.frames)
         yield CounterMetricFamily("streamer_bytes_sent", "Bytes of WebSocket frames written "

@@ -1,77 +1,103 @@
-"""The I/O shell: one asyncio websockets server that answers every door of the port.
+"""The I/O shell: one asyncio server that answers every door of the port.
 
-* ``/ws``: the streaming protocol. Each connection gets a :class:`~streamer.session.Session`;
-  frames in go to it, the events it gathers go out as one frame.
-* ``GET /gbm``, ``GET /healthz``: plain HTTP answered from ``process_request``.
+* ``/ws``: the streaming protocol. Each TCP connection is a
+  :class:`~streamer.connection.Connection` (an :class:`asyncio.Protocol` driving websockets'
+  sans-I/O protocol); an upgraded one gets a :class:`~streamer.session.Session`.
+* ``GET /gbm``, ``/healthz``, ``/metrics``, ``/`` and ``/static/…``: plain HTTP, answered here.
 * The timer: one callback, armed for the hub's next instant, steps every due stream and writes
-  one frame per connection. There is no task or sleep per subscription.
+  one frame per connection. There is no task or sleep per subscription or per connection.
+* Housekeeping: slow readers are checked every 100 ms, pings (keepalive, and the probes that
+  measure a reader's backlog in time) every 250 ms, warnings are aggregated every 10 s.
 
-Writes are synchronous: each frame, encoded once, goes straight to its connection's transport
-(see :meth:`StreamServer._write`), which keeps frames in the order they were produced.
+Writes are synchronous: each frame, encoded once, goes straight to its connection's transport,
+which keeps frames in the order they were produced.
 """
 
 from __future__ import annotations
 
 import asyncio
-import email.utils
 import hmac
-import http
 import logging
 import os
 import re
-import socket
+import resource
 import time
+import traceback
 from collections import Counter
 from collections.abc import Callable
 from importlib import resources
 from pathlib import PurePosixPath
-from urllib.parse import parse_qs
 from typing import Any
+from urllib.parse import parse_qs, unquote
 
 import orjson
-from websockets.asyncio.server import Server, ServerConnection, serve
-from websockets.protocol import OPEN, State
-from websockets.datastructures import Headers
-from websockets.exceptions import ConnectionClosed
-from websockets.http11 import Request, Response
 
 from simulation import Market, demo_market, load_market
-from streamer import __version__
+from streamer import __version__, http
 from streamer.batch import gbm_reply
 from streamer.config import ServerConfig
+from streamer.connection import OPEN_STATE, Connection
 from streamer.hub import Hub
 from streamer.metrics import IOStats, Metrics
 from streamer.session import Session
+from wire.frames import server_frame
 from wire.names import CloseCode
 
 logger = logging.getLogger("streamer.server")
 
-#: Seconds a closing handshake may take before the connection is dropped.
+#: Seconds a closing handshake may take before the connection is cut.
 CLOSE_TIMEOUT = 1.0
-#: Seconds between two checks of slow readers, and between two aggregated warnings.
+#: Seconds between two checks of slow readers, of pings, and between two aggregated warnings.
 HOUSEKEEPING_INTERVAL = 0.1
+PING_INTERVAL = 0.25
 WARNING_INTERVAL = 10.0
+#: A backlog probe (a ping behind the data) goes out once this many bytes were sent since the
+#: last one, or this long after it while data flows (s): often enough to see a reader fall
+#: ``max_lag`` behind, rarely enough that idle-ish connections cost nothing.
+PROBE_BYTES = 16 * 1024
+PROBE_AFTER = 5.0
 #: Frames written in one burst between two yields of the CPU (``sched_yield``). A reader on
 #: the same machine is woken on the core that writes to it, and would otherwise wait for the
 #: whole burst: yielding every 100 frames halved the p99 delay of 1,000 local connections.
 YIELD_EVERY = 100
+#: File descriptors kept free of client connections (listening sockets, the event loop, logs,
+#: files of the dashboard), and how many of the rest are kept for plain HTTP (/healthz).
+FILES_RESERVED = 32
+FILES_FOR_HTTP = 16
+#: Close codes counted under their own label in /metrics; any other is counted as "other".
+KNOWN_CLOSE_CODES = frozenset({*range(1000, 1016), *CloseCode})
 
 
 class _RedactSecrets(logging.Filter):
-    """Keeps tokens out of the library's debug lines (request lines and headers)."""
+    """Keeps secrets out of the library's debug lines and out of tracebacks: the token (as
+    given, percent-encoded, or in a Basic header), request queries, and the values of headers
+    that carry credentials."""
 
-    _SECRET = re.compile(r"(token=|Bearer\s+)[^\s&]+", re.IGNORECASE)
+    _HEADER = re.compile(r"((?:authorization|sec-websocket-protocol|cookie|proxy-authorization)"
+                         r":\s*)[^\r\n]+", re.IGNORECASE)
+    _QUERY = re.compile(r"([?&][^=&\s]*=)[^&\s]*")
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.secrets: tuple[str, ...] = ()
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        redacted = self._SECRET.sub(r"\1***", message)
-        if redacted != message:
+        if record.exc_info:
+            message += "\n" + "".join(traceback.format_exception(*record.exc_info))
+            record.exc_info = None
+        redacted = self._QUERY.sub(r"\1***", self._HEADER.sub(r"\1***", message))
+        for secret in self.secrets:
+            redacted = redacted.replace(secret, "***")
+        if redacted != record.msg or record.args:
             record.msg, record.args = redacted, None
         return True
 
 
-_library_logger = logging.getLogger("streamer.websockets")
-_library_logger.addFilter(_RedactSecrets())
+_redact = _RedactSecrets()
+logging.getLogger("streamer.websockets").addFilter(_redact)
+logging.getLogger("streamer").addFilter(_redact)
+logger.addFilter(_redact)
 
 
 class StreamServer:
@@ -83,20 +109,29 @@ class StreamServer:
         self._market = market
         self._clock = clock
         self.hub: Hub | None = None
-        self._server: Server | None = None
-        self._connections: dict[Session, ServerConnection] = {}
+        self._server: asyncio.Server | None = None
+        self._all: set[Connection] = set()
+        self._connections: dict[Session, Connection] = {}
         self._timer: asyncio.TimerHandle | None = None
         self._armed_for = float("inf")
         self._housekeeping: asyncio.TimerHandle | None = None
+        self._pinging: asyncio.TimerHandle | None = None
         self._lagging: set[Session] = set()
-        self._closing: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._closed: asyncio.Event | None = None
+        self._closing = False
         self._warned = 0.0
         self._reported: Counter[str] = Counter()
         self._started = 0.0
+        self._gbm_busy: set[Connection] = set()
+        self._file_budget = 1 << 30
+        self.close_timeout = CLOSE_TIMEOUT
         self.io = IOStats()
         self.metrics = Metrics(lambda: self.hub, self.io)
         self.failure: BaseException | None = None
         """Set when the tick producer crashed; the server is then closed."""
+        if config.token is not None:
+            _redact.secrets = tuple({config.token, _percent(config.token)})
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -109,21 +144,18 @@ class StreamServer:
         ring = max(self.config.max_history, self.config.max_replay)
         self.hub = Hub(market, now, ring=ring)
         self._started = now
-        self._server = await serve(
-            self._handle, self.config.host, self.config.port,
-            process_request=self._process_request,
-            compression=None,  # deflate doubles CPU and triples memory per connection
-            max_size=self.config.max_frame_bytes,
-            ping_interval=self.config.ping_interval,
-            ping_timeout=self.config.ping_timeout,
-            close_timeout=CLOSE_TIMEOUT,
-            logger=_library_logger,
-            reuse_port=self.config.workers > 1 or None,
-        )
+        self._closed = asyncio.Event()
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY:
+            self._file_budget = max(1, soft - FILES_RESERVED)
+        loop = asyncio.get_running_loop()
+        self._server = await loop.create_server(
+            lambda: Connection(self), self.config.host, self.config.port,
+            reuse_port=self.config.workers > 1 or None, backlog=1024)
         self._arm()
         self._warned = now
-        self._housekeeping = asyncio.get_running_loop().call_later(HOUSEKEEPING_INTERVAL,
-                                                                  self._keep_house)
+        self._housekeeping = loop.call_later(HOUSEKEEPING_INTERVAL, self._keep_house)
+        self._pinging = loop.call_later(PING_INTERVAL, self._ping)
         logger.info("serving %d symbols on ws://%s:%d/ws", len(market.symbols), self.config.host,
                     self.port)
 
@@ -134,17 +166,30 @@ class StreamServer:
 
     def close(self) -> None:
         """Stop accepting, close every connection with 1001 (going away), stop the timer."""
-        for timer in (self._timer, self._housekeeping):
+        for timer in (self._timer, self._housekeeping, self._pinging):
             if timer is not None:
                 timer.cancel()
-        self._timer = self._housekeeping = None
+        self._timer = self._housekeeping = self._pinging = None
         self._armed_for = float("-inf")  # never re-armed
+        self._closing = True
         if self._server is not None:
             self._server.close()
+        for connection in list(self._all):
+            connection.close(CloseCode.GOING_AWAY, "server shutting down")
+        self._check_closed()
 
     async def wait_closed(self) -> None:
-        assert self._server is not None
+        """Wait until every connection is gone (each has at most ``close_timeout`` to go)."""
+        assert self._server is not None and self._closed is not None
         await self._server.wait_closed()
+        await self._closed.wait()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    def _check_closed(self) -> None:
+        if self._closing and not self._all and self._closed is not None:
+            self._closed.set()
 
     async def __aenter__(self) -> StreamServer:
         await self.start()
@@ -193,33 +238,25 @@ class StreamServer:
         if connection is None:
             return
         if wire:
-            self._write(connection, wire)
+            connection.write(wire)
             self.io.frames += 1
             self.io.bytes += len(wire)
         self._backlog(session, connection)
 
-    def _backlog(self, session: Session, connection: ServerConnection) -> None:
+    def _backlog(self, session: Session, connection: Connection) -> None:
         """Tell the session how much waits in the transport; the session decides whether it
         conflates (then it is checked again every ``HOUSEKEEPING_INTERVAL``) or is dropped."""
-        transport = connection.transport
         closing = session.close_request is not None
-        if transport is None or closing:
+        if closing or connection.state != OPEN_STATE:
             return
-        session.buffered(transport.get_write_buffer_size(), self._clock())
+        session.buffered(connection.backlog, self._clock())
         if session.conflating:
             self._lagging.add(session)
         elif session.close_request is not None:
-            self._drop_slow(session, connection)
+            self.report("slow consumers closed")
+            connection.close(*session.close_request)
 
-    @staticmethod
-    def _write(connection: ServerConnection, wire: bytes) -> None:
-        """Write one complete WebSocket frame. ``serve()`` is called with ``compression=None``,
-        so no extension is ever negotiated and a server's text frame is fixed by RFC 6455: the
-        frame is built once and handed to the transport directly, skipping the library's
-        per-frame object. In order with the library's own writes, which reach the same
-        transport synchronously."""
-        if connection.protocol.state is OPEN:
-            connection.transport.write(wire)
+    # --- housekeeping -------------------------------------------------------------------------
 
     def _keep_house(self) -> None:
         """Tell slow readers' sessions their backlog; log what was aggregated since the last
@@ -239,6 +276,31 @@ class StreamServer:
         self._housekeeping = asyncio.get_running_loop().call_later(HOUSEKEEPING_INTERVAL,
                                                                   self._keep_house)
 
+    def _ping(self) -> None:
+        """Keepalive pings, and probes of each streaming connection's backlog."""
+        config = self.config
+        now = time.monotonic()
+        for connection in list(self._connections.values()):
+            sent = connection.ping_sent
+            if sent is not None:
+                if config.ping_timeout is not None and now - sent > config.ping_timeout:
+                    self.report("keepalive timeouts")
+                    connection.close(CloseCode.INTERNAL, "keepalive ping timeout")
+                continue
+            since = now - connection.last_ping
+            flowing = connection.bytes_since_ping
+            if (flowing >= PROBE_BYTES or (flowing and since >= PROBE_AFTER)
+                    or (config.ping_interval is not None and since >= config.ping_interval)):
+                connection.ping(now)
+        self._pinging = asyncio.get_running_loop().call_later(PING_INTERVAL, self._ping)
+
+    def ponged(self, connection: Connection) -> None:
+        """A pong came back: the client read everything sent before its ping."""
+
+    def report(self, what: str) -> None:
+        """Count one event of a kind that is logged once per interval, not once per event."""
+        self._reported[what] += 1
+
     def _warn(self, now: float) -> None:
         """One line per interval for what happened many times, never one line per event."""
         assert self.hub is not None
@@ -247,145 +309,183 @@ class StreamServer:
         if conflated or self._lagging:
             logger.warning("slow readers: %d lagging now, %d ticks conflated in the last %.0fs",
                            len(self._lagging), conflated, now - self._warned)
-        for what in ("slow consumers closed", "floods closed", "idle closed"):
-            if self._reported[what]:
+        for what in sorted(self._reported):
+            if what != "conflated" and self._reported[what]:
                 logger.warning("%d %s in the last %.0fs", self._reported[what], what,
                                now - self._warned)
                 self._reported[what] = 0
         self._warned = now
 
-    def _drop_slow(self, session: Session, connection: ServerConnection) -> None:
-        """Close a consumer that stayed behind with 4008. ``connection.close()`` would wait for
-        its full buffer to drain, which may never happen: queue the close frame behind the
-        buffered data, and cut the connection if the peer has not read it all in time."""
-        assert session.close_request is not None
-        self._reported["slow consumers closed"] += 1
-        try:
-            connection.protocol.send_close(*session.close_request)
-            connection.send_data()
-        except Exception:  # the connection is already closing; aborting below is enough
-            logger.debug("close frame not queued for %s", _peer(connection), exc_info=True)
-        transport = connection.transport
-        asyncio.get_running_loop().call_later(CLOSE_TIMEOUT, transport.abort)
+    # --- connections --------------------------------------------------------------------------
 
-    def _close(self, connection: ServerConnection, code: int, reason: str) -> None:
-        task = asyncio.get_running_loop().create_task(connection.close(code, reason))
-        self._closing.add(task)
-        task.add_done_callback(self._closing.discard)
+    def connection_made(self, connection: Connection) -> None:
+        self._all.add(connection)
+        if self._closing:
+            connection.respond(http.error_response(503, "the server is shutting down"))
+        elif len(self._all) > self._file_budget:
+            self.io.refused[503] += 1
+            self.report("connections refused at the open-files limit")
+            connection.respond(http.error_response(
+                503, "the server is at its limit of open files; retry later"))
 
-    # --- WebSocket ----------------------------------------------------------------------------
-
-    async def _handle(self, connection: ServerConnection) -> None:
-        assert self.hub is not None
-        opened = self._clock()
-        if self.config.socket_send_buffer is not None:
-            sock = connection.transport.get_extra_info("socket")
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.config.socket_send_buffer)
-        session = Session(self.hub, self.config, opened)
-        self._connections[session] = connection
-        self.io.connections += 1
-        idle = None
-        if self.config.idle_timeout is not None:
-            idle = asyncio.get_running_loop().call_later(
-                self.config.idle_timeout, self._close_if_idle, session, connection)
-        logger.info("open %s", _peer(connection))
-        try:
-            async for message in connection:
-                if connection.state is not State.OPEN:
-                    break  # gone: what it queued before it went is dropped, not carried out
-                if isinstance(message, str):
-                    session.receive(message, self._clock())
-                else:
-                    session.receive_binary(message, self._clock())
-                self._flush(session)
-                request = session.close_request
-                if request is not None and request[0] == CloseCode.POLICY:  # a flood
-                    self._reported["floods closed"] += 1
-                    await connection.close(*request)
-                    break
-                if self._armed_for != float("-inf"):
-                    self._arm()
-                # one operation per turn of the event loop: a burst queued by one connection
-                # (say, a thousand subscribes) waits behind the ticks and everyone else
-                await asyncio.sleep(0)
-        except ConnectionClosed:
-            pass  # an abrupt end is the peer's choice, not a failure; the close line says how
-        finally:
-            if idle is not None:
-                idle.cancel()
+    def connection_lost(self, connection: Connection) -> None:
+        self._all.discard(connection)
+        self._gbm_busy.discard(connection)
+        session = connection.session
+        if session is not None and self._connections.pop(session, None) is not None:
             session.close()
-            del self._connections[session]
             self._lagging.discard(session)
             self.io.connections -= 1
-            code = connection.close_code if connection.close_code is not None else int(CloseCode.ABNORMAL)
-            self.io.closes[code] += 1
-            logger.info("close %s after %.1fs: code %s %s", _peer(connection),
-                        self._clock() - opened, code, connection.close_reason or "")
+            code = connection.close_code
+            if code is None:
+                code = int(CloseCode.ABNORMAL)
+            self.io.closes[code if code in KNOWN_CLOSE_CODES else -1] += 1
+            logger.info("close %s after %.1fs: code %s %s", connection.peer,
+                        time.monotonic() - connection.opened, code, connection.close_reason)
+        self._check_closed()
 
-    def _close_if_idle(self, session: Session, connection: ServerConnection) -> None:
-        if not session.has_subscribed:
-            self._reported["idle closed"] += 1
-            self._close(connection, CloseCode.POLICY, f"idle: no subscription within "
-                                          f"{self.config.idle_timeout:g}s")
+    def message(self, connection: Connection, message: str | bytes) -> None:
+        """One message of an open connection, for its session."""
+        session = connection.session
+        assert session is not None
+        if isinstance(message, str):
+            session.receive(message, self._clock())
+        else:
+            session.receive_binary(message, self._clock())
+        self._flush(session)
+        request = session.close_request
+        if request is not None and request[0] == CloseCode.POLICY:  # a flood
+            self.report("floods closed")
+            connection.close(*request)
+        if self._armed_for != float("-inf"):
+            self._arm()
 
-    # --- HTTP ---------------------------------------------------------------------------------
+    def writable(self, connection: Connection) -> None:
+        """The connection's transport drained below its low-water mark."""
 
-    async def _process_request(self, connection: ServerConnection,
-                               request: Request) -> Response | None:
-        path, _, query = request.path.partition("?")
+    def _opened(self, connection: Connection, session: Session) -> None:
+        self._connections[session] = connection
+        self.io.connections += 1
+        logger.info("open %s", connection.peer)
+        if self.config.idle_timeout is not None:
+            connection.set_deadline(self.config.idle_timeout,
+                                    lambda: self._close_if_idle(connection))
+
+    def _close_if_idle(self, connection: Connection) -> None:
+        session = connection.session
+        if session is not None and not session.has_subscribed and connection.state == OPEN_STATE:
+            self.report("idle closed")
+            connection.close(CloseCode.POLICY, f"idle: no subscription within "
+                                               f"{self.config.idle_timeout:g}s")
+
+    # --- the doors ----------------------------------------------------------------------------
+
+    def route(self, connection: Connection, request: http.HttpRequest, rest: bytes) -> None:
+        """Answer a request head: a WebSocket upgrade at ``/ws``, or plain HTTP."""
+        path, query = request.path, request.query
+        head_only = request.method == "HEAD"
+        if logger.isEnabledFor(logging.DEBUG):
+            logger.debug("%s %s %s", connection.peer, request.method, request.target)
         public = path in ("/", "/index.html") or path.startswith("/static/")
         if self.config.token is not None and not public and not self._authorised(request, query):
             self.io.refused[401] += 1
-            response = _json_response(401, b'{"error": "this server needs a token: add ?token= '
-                                      b'or an Authorization: Bearer header"}', request)
-            response.headers["WWW-Authenticate"] = 'Bearer realm="streamer"'
-            return response
+            connection.respond(http.error_response(
+                401, "this server needs a token: add ?token= or an Authorization: Bearer header",
+                head_only=head_only, headers=[("WWW-Authenticate", 'Bearer realm="streamer"')]))
+            return
         if path == "/ws":
-            return self._admit(request)
-        if path == "/gbm":
-            started = time.perf_counter()
-            status, body = await asyncio.to_thread(gbm_reply, query, self.config.max_periods)
-            self.metrics.gbm_duration.observe(time.perf_counter() - started)
-            self.io.gbm[status] += 1
-            return _json_response(status, body, request)
-        if path == "/metrics":
-            body, content_type = self.metrics.render(request.headers.get("Accept"))
-            return _response(200, body, content_type, request, cache="no-store")
-        if path in ("/", "/index.html") or path.startswith("/static/"):
-            found = _static_file("index.html" if path in ("/", "/index.html") else path[8:])
-            if found is not None:
-                return _file_response(*found, request)
-        if path == "/healthz":
-            return _json_response(200, orjson.dumps(self.health()), request)
-        return _json_response(404, orjson.dumps({"error": f"no such path {path!r}; try /ws, "
-                                                 "/gbm, /healthz or /metrics"}), request)
+            self._upgrade(connection, request, rest)
+        elif path == "/gbm":
+            self._gbm(connection, request)
+        elif path == "/metrics":
+            body, content_type = self.metrics.render(request.header("Accept"))
+            connection.respond(http.response(200, body, content_type, head_only=head_only))
+        elif path == "/healthz":
+            connection.respond(http.response(200, orjson.dumps(self.health()),
+                                             head_only=head_only))
+        elif public and (found := _static_file(
+                "index.html" if path in ("/", "/index.html") else path[8:])) is not None:
+            connection.respond(http.response(200, found[0], found[1], head_only=head_only,
+                                             cache="no-cache"))
+        else:
+            self.io.http[404] += 1
+            connection.respond(http.error_response(
+                404, f"no such path {path!r}; try /ws, /gbm, /healthz or /metrics",
+                head_only=head_only))
 
-    def _authorised(self, request: Request, query: str) -> bool:
+    def _upgrade(self, connection: Connection, request: http.HttpRequest, rest: bytes) -> None:
+        if not request.wants_upgrade:
+            self.io.http[426] += 1
+            connection.respond(http.error_response(
+                426, "/ws is the WebSocket door: send an upgrade request",
+                headers=[("Upgrade", "websocket")]))
+            return
+        refusal = self._admit(request)
+        if refusal is not None:
+            connection.respond(refusal)
+            return
+        assert self.hub is not None
+        session = Session(self.hub, self.config, self._clock(), frame=server_frame)
+        if connection.upgrade(request, rest, session):
+            self._opened(connection, session)
+
+    def _authorised(self, request: http.HttpRequest, query: str) -> bool:
         token = self.config.token
         assert token is not None
         given = parse_qs(query).get("token", [""])[-1]
-        header = request.headers.get("Authorization", "")
+        header = request.header("Authorization") or ""
         if header[:7].lower() == "bearer ":
             given = header[7:].strip() or given
         return hmac.compare_digest(given.encode(), token.encode())
 
-    def _admit(self, request: Request) -> Response | None:
+    def _own_origins(self) -> set[str]:
+        """The origins of this server's own pages, from the address it listens on, never from
+        the request's Host (a rebinding DNS name would pass for it)."""
+        host, port = self.config.host, self.port
+        names = {host}
+        if host in ("127.0.0.1", "localhost", "::1"):
+            names |= {"127.0.0.1", "localhost", "[::1]"}
+        names = {f"[{n}]" if ":" in n and not n.startswith("[") else n for n in names}
+        return {f"{scheme}://{name}:{port}" for scheme in ("http", "https") for name in names}
+
+    def _admit(self, request: http.HttpRequest) -> bytes | None:
         """Refuse an upgrade from a foreign browser origin (403) or past the connection limit
         (503); ``None`` lets the handshake go on."""
-        origin = request.headers.get("Origin")
+        origin = request.header("Origin")
         allowed = self.config.allow_origins
-        if allowed and origin is not None and origin not in allowed:
-            host = request.headers.get("Host", "")
-            if origin not in (f"http://{host}", f"https://{host}"):  # the dashboard's own page
-                self.io.refused[403] += 1
-                return _json_response(403, orjson.dumps(
-                    {"error": f"origin {origin!r} is not allowed"}), request)
-        if len(self._connections) >= self.config.max_connections:
+        if allowed and origin is not None and origin not in allowed \
+                and origin not in self._own_origins():
+            self.io.refused[403] += 1
+            return http.error_response(403, f"origin {origin!r} is not allowed")
+        limit = min(self.config.max_connections, self._file_budget - FILES_FOR_HTTP)
+        if len(self._connections) >= limit:
             self.io.refused[503] += 1
-            return _json_response(503, orjson.dumps(
-                {"error": f"the server holds its maximum of {self.config.max_connections} "
-                          "connections; retry later"}), request)
+            self.report("upgrades refused at the connection limit")
+            return http.error_response(503, f"the server holds its maximum of {limit} "
+                                            "connections; retry later")
         return None
+
+    def _gbm(self, connection: Connection, request: http.HttpRequest) -> None:
+        """``/gbm``: at most ``max_gbm_requests`` computed or being sent at once; past that,
+        503 at once (so a response is never held half-built)."""
+        if len(self._gbm_busy) >= self.config.max_gbm_requests:
+            self.io.gbm[503] += 1
+            connection.respond(http.error_response(
+                503, f"{self.config.max_gbm_requests} /gbm requests are in flight; retry "
+                     "shortly", headers=[("Retry-After", "1")]))
+            return
+        self._gbm_busy.add(connection)
+        task = asyncio.get_running_loop().create_task(self._answer_gbm(connection, request))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _answer_gbm(self, connection: Connection, request: http.HttpRequest) -> None:
+        started = time.perf_counter()
+        status, body = await asyncio.to_thread(gbm_reply, request.query,
+                                               self.config.max_periods)
+        self.metrics.gbm_duration.observe(time.perf_counter() - started)
+        self.io.gbm[status] += 1
+        connection.respond(http.response(status, body, head_only=request.method == "HEAD"))
 
     def health(self) -> dict[str, Any]:
         """Headline figures, as ``/healthz`` reports them."""
@@ -406,32 +506,9 @@ class StreamServer:
                 "errors": dict(self.hub.errors)}
 
 
-def _peer(connection: ServerConnection) -> str:
-    address = connection.remote_address
-    return f"{address[0]}:{address[1]}" if address else "?"
-
-
-def _json_response(status: int, body: bytes, request: Request) -> Response:
-    return _response(status, body, "application/json", request, cache="no-store")
-
-
-def _file_response(body: bytes, content_type: str, request: Request) -> Response:
-    return _response(200, body, content_type, request, cache="no-cache")
-
-
-def _response(status: int, body: bytes, content_type: str, request: Request,
-              cache: str) -> Response:
-    headers = Headers([
-        ("Date", email.utils.formatdate(usegmt=True)),
-        ("Connection", "close"),
-        ("Content-Length", str(len(body))),
-        ("Content-Type", content_type),
-        ("Cache-Control", cache),
-        ("X-Content-Type-Options", "nosniff"),
-    ])
-    if request.method == "HEAD":
-        body = b""
-    return Response(status, http.HTTPStatus(status).phrase, headers, body)
+def _percent(text: str) -> str:
+    from urllib.parse import quote
+    return quote(text, safe="")
 
 
 #: The dashboard's files: ``/`` is its index.html, ``/static/NAME`` any other file in it. They
@@ -449,7 +526,7 @@ _FILE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]*(?:/[A-Za-z0-9_-][A-Za-z0-
 def _static_file(name: str) -> tuple[bytes, str] | None:
     """The bytes and type of a dashboard file, or None. Only plain names are looked up: no
     component may start with a dot, so no path leaves the folder."""
-    if not _FILE_NAME.fullmatch(name):
+    if not _FILE_NAME.fullmatch(unquote(name)):
         return None
     content_type = _CONTENT_TYPES.get(PurePosixPath(name).suffix)
     file = DASHBOARD.joinpath(*name.split("/"))

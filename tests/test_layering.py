@@ -7,7 +7,7 @@ checks:
 * wire imports only the standard library and orjson, and nothing else of the project;
 * simulation imports only numpy, the standard library and wire, and nothing that does async
   or network I/O;
-* the streamer core (session, hub, schedule, config, batch, reference, and the package) imports
+* the streamer core (session, hub, schedule, config, batch, reference, http, the package) imports
   neither asyncio nor websockets, directly or through another project module;
 * nothing in simulation or the streamer core imports streamer.server or streamer.cli;
 * streamer imports nothing from clients, and clients nothing from streamer or simulation;
@@ -32,8 +32,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ("wire", "simulation", "streamer", "clients", "tick_streamer")
 
 CORE = ("streamer", "streamer.session", "streamer.hub", "streamer.schedule", "streamer.config",
-        "streamer.batch", "streamer.reference")
-SHELL = ("streamer.server", "streamer.cli", "streamer.__main__")
+        "streamer.batch", "streamer.reference", "streamer.http")
+SHELL = ("streamer.server", "streamer.connection", "streamer.cli", "streamer.__main__")
 ASYNC_OR_NETWORK = ("asyncio", "websockets", "socket", "selectors", "ssl", "http", "urllib",
                     "uvloop", "aiohttp")
 

@@ -78,6 +78,7 @@ class CloseCode(IntEnum):
     GOING_AWAY = 1001, "the server is shutting down (SIGINT or SIGTERM)"
     ABNORMAL = (1006, "never sent: recorded (in metrics and logs) when a connection ends "
                 "without a close frame")
+    INVALID_DATA = 1007, "a text message that is not valid UTF-8"
     POLICY = (1008, "idle without ever subscribing for `--idle-timeout`, or flooding on for "
               "`--flood-limit` operations after `rate_limited`")
     TOO_BIG = (1009, "a client frame larger than `--max-frame-bytes`, which is not read at all; "

@@ -20,7 +20,7 @@ export const SEED_MAX = "18446744073709551615";
 export const ERROR_CODES = ["bad_json", "bad_request", "invalid_params", "unknown_symbol", "unknown_subscription", "limit_exceeded", "rate_limited"];
 
 /** WebSocket close codes of the server. */
-export const CLOSE_CODES = {"NORMAL": 1000, "GOING_AWAY": 1001, "ABNORMAL": 1006, "POLICY": 1008, "TOO_BIG": 1009, "INTERNAL": 1011, "SLOW_CONSUMER": 4008};
+export const CLOSE_CODES = {"NORMAL": 1000, "GOING_AWAY": 1001, "ABNORMAL": 1006, "INVALID_DATA": 1007, "POLICY": 1008, "TOO_BIG": 1009, "INTERNAL": 1011, "SLOW_CONSUMER": 4008};
 
 /** In a recovery rule's field: whatever field the error names. */
 export const ANY = "*";

@@ -1,0 +1,387 @@
+"""One TCP connection of the port, as an :class:`asyncio.Protocol`: the I/O of one client.
+
+Bytes in: the request head is read with :mod:`streamer.http`; a WebSocket upgrade is handed to
+websockets' sans-I/O :class:`~websockets.server.ServerProtocol`, which then turns bytes into
+frames (and answers pings and closes by itself); a plain HTTP request is answered by the
+server. Messages go to the connection's :class:`~streamer.session.Session` one per turn of
+the event loop, from a bounded queue, so that no connection holds the loop and a connection's
+queued operations die with it. Bytes out: the session's frames are written straight to the
+transport; control frames come from the protocol object.
+
+There is no task, future or queue per connection beyond these: a connection is this object,
+its transport, its protocol object and its session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+from websockets.exceptions import InvalidState
+from websockets.frames import Frame, Opcode
+from websockets.protocol import CLOSED, OPEN
+from websockets.server import ServerProtocol
+
+from streamer import http
+from streamer.session import Session
+from wire.names import CloseCode
+
+if TYPE_CHECKING:
+    from streamer.server import StreamServer
+
+logger = logging.getLogger("streamer.server")
+library_logger = logging.getLogger("streamer.websockets")
+
+#: Client messages queued for the session before the connection stops reading (backpressure).
+MAX_QUEUED_MESSAGES = 64
+#: Transport buffer bounds (bytes): above ``HIGH`` writes pause; below ``LOW`` they resume.
+WRITE_HIGH, WRITE_LOW = 64 * 1024, 16 * 1024
+#: Unsent bytes the kernel keeps for a socket (TCP_NOTSENT_LOWAT): the rest waits in the
+#: transport, where the server sees it and its slow-reader policy can act on it.
+NOTSENT_LOWAT = 16 * 1024
+_TCP_NOTSENT_LOWAT = getattr(socket, "TCP_NOTSENT_LOWAT", 25)  # Linux
+
+HEAD, HTTP, OPEN_STATE, CLOSING, DONE = "head", "http", "open", "closing", "done"
+
+
+class Connection(asyncio.Protocol):
+    """One client of the port (see the module docstring)."""
+
+    def __init__(self, server: StreamServer) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.state = HEAD
+        self.peer = "?"
+        self.opened = time.monotonic()
+        self._buffer = bytearray()
+        self.protocol: ServerProtocol | None = None
+        self.session: Session | None = None
+        self.request: http.HttpRequest | None = None
+        self.close_code: int | None = None
+        self.close_reason = ""
+        self._deadline: asyncio.TimerHandle | None = None
+        """The handshake's deadline, then (once open) the idle one; cancelled when it goes."""
+        self._cut: asyncio.TimerHandle | None = None
+        self._queue: deque[str | bytes] = deque()
+        self._scheduled = False
+        self._reading_paused = False
+        self._fragments: list[bytes] = []
+        self._fragment_text = False
+        self.writing_paused = False
+        self.ping_sent: float | None = None
+        """When the outstanding ping (keepalive and backlog probe) was sent, or ``None``."""
+        self.last_ping = self.opened
+        self.bytes_since_ping = 0
+        self.frames_sent = 0
+        self.bytes_sent = 0
+
+    # --- asyncio callbacks --------------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        address = transport.get_extra_info("peername")
+        if address:
+            self.peer = f"{address[0]}:{address[1]}"
+        transport.set_write_buffer_limits(WRITE_HIGH, WRITE_LOW)
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            self._tune(sock)
+        loop = asyncio.get_running_loop()
+        self._deadline = loop.call_later(self.server.config.handshake_timeout,
+                                         self._handshake_timed_out)
+        self.server.connection_made(self)
+
+    def _tune(self, sock: socket.socket) -> None:
+        try:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setsockopt(socket.IPPROTO_TCP, _TCP_NOTSENT_LOWAT, NOTSENT_LOWAT)
+            if self.server.config.socket_send_buffer is not None:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF,
+                                self.server.config.socket_send_buffer)
+        except OSError:  # not TCP (a test's socket pair), or an option this OS lacks
+            pass
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            if self.state == HEAD:
+                self._buffer += data
+                self._read_head()
+            elif self.state in (OPEN_STATE, CLOSING) and self.protocol is not None:
+                self.protocol.receive_data(data)
+                self._receive_events()
+            # HTTP (answered) and DONE: the rest of the stream is not read
+        except Exception:  # a bug here closes this connection, never the server
+            logger.error("connection %s failed", self.peer, exc_info=True)
+            self.fail(CloseCode.INTERNAL, "internal error")
+
+    def eof_received(self) -> bool | None:
+        if self.protocol is not None:
+            self.protocol.receive_eof()
+            self._send_protocol_data()
+        return None
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.state = DONE
+        self._queue.clear()  # operations queued by a connection that went are not carried out
+        for timer in (self._deadline, self._cut):
+            if timer is not None:
+                timer.cancel()
+        self._deadline = self._cut = None
+        if self.protocol is not None:
+            self.protocol.receive_eof()
+            if self.close_code is None:
+                self.close_code = self.protocol.close_code
+                self.close_reason = self.protocol.close_reason or ""
+        self.server.connection_lost(self)
+
+    def pause_writing(self) -> None:
+        self.writing_paused = True
+
+    def resume_writing(self) -> None:
+        self.writing_paused = False
+        if self.session is not None and self.state == OPEN_STATE:
+            self.server.writable(self)
+
+    # --- the head -----------------------------------------------------------------------------
+
+    def _read_head(self) -> None:
+        try:
+            end = http.head_end(self._buffer)
+            if end < 0:
+                return
+            head, rest = bytes(self._buffer[:end]), bytes(self._buffer[end:])
+            self._buffer = bytearray()
+            self.request = http.parse_head(head)
+        except http.HttpError as exc:
+            self.server.io.http[exc.status] += 1
+            self.respond(http.error_response(exc.status, exc.message, headers=exc.headers))
+            return
+        self.server.route(self, self.request, rest)
+
+    def _handshake_timed_out(self) -> None:
+        self._deadline = None
+        if self.state == HEAD:
+            self.server.io.http[408] += 1
+            self.server.report("handshakes timed out")
+            self.respond(http.error_response(408, f"no complete request within "
+                                                  f"{self.server.config.handshake_timeout:g}s"))
+
+    # --- plain HTTP ---------------------------------------------------------------------------
+
+    def respond(self, data: bytes) -> None:
+        """Send a whole HTTP response and close once it is all sent. A reader that takes no
+        byte of it for ``send_timeout`` seconds is cut off (one that reads slowly gets all)."""
+        self.state = HTTP
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        transport.write(data)
+        transport.close()  # after the buffer is flushed
+        self._watch_progress(transport.get_write_buffer_size())
+
+    def _watch_progress(self, pending: int) -> None:
+        transport = self.transport
+        if transport is None or self.state == DONE or pending == 0:
+            return
+        loop = asyncio.get_running_loop()
+
+        def check() -> None:
+            now_pending = transport.get_write_buffer_size()
+            if self.state == DONE:
+                return
+            if now_pending >= pending:
+                transport.abort()  # nothing read for a whole send_timeout
+            else:
+                self._watch_progress(now_pending)
+        loop.call_later(self.server.config.send_timeout, check)
+
+    # --- WebSocket ----------------------------------------------------------------------------
+
+    def upgrade(self, request: http.HttpRequest, rest: bytes, session: Session) -> bool:
+        """Complete the WebSocket handshake of ``request``; False if websockets refused it (the
+        refusal, such as 400 for a missing header, is sent)."""
+        config = self.server.config
+        protocol = ServerProtocol(max_size=config.max_frame_bytes, logger=library_logger)
+        protocol.receive_data(request.head)
+        events = protocol.events_received()
+        if not events:  # websockets could not read what streamer.http did: refuse, do not guess
+            self.respond(http.error_response(400, "not a valid WebSocket handshake"))
+            return False
+        response = protocol.accept(events[0])  # type: ignore[arg-type]  # the Request event
+        if response.status_code != 101:
+            self.server.io.http[response.status_code] += 1
+            self.respond(http.response(response.status_code, bytes(response.body),
+                                       "text/plain; charset=utf-8"))
+            return False
+        protocol.send_response(response)
+        self.protocol = protocol
+        self.session = session
+        self.state = OPEN_STATE
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+        self._send_protocol_data()
+        if rest:
+            protocol.receive_data(rest)
+            self._receive_events()
+        return True
+
+    def _receive_events(self) -> None:
+        protocol = self.protocol
+        assert protocol is not None
+        for frame in protocol.events_received():
+            if not isinstance(frame, Frame):  # once open, every event is a frame
+                continue
+            opcode = frame.opcode
+            if opcode is Opcode.TEXT or opcode is Opcode.BINARY:
+                if frame.fin:
+                    self._message(opcode is Opcode.TEXT, bytes(frame.data))
+                else:
+                    self._fragment_text = opcode is Opcode.TEXT
+                    self._fragments = [bytes(frame.data)]
+            elif opcode is Opcode.CONT:
+                self._fragments.append(bytes(frame.data))
+                if frame.fin:
+                    data, self._fragments = b"".join(self._fragments), []
+                    self._message(self._fragment_text, data)
+            elif opcode is Opcode.PONG:
+                self._pong()
+            elif opcode is Opcode.CLOSE:
+                self.close_code = protocol.close_code
+                self.close_reason = protocol.close_reason or ""
+        self._send_protocol_data()
+
+    def _message(self, text: bool, data: bytes) -> None:
+        if text:
+            try:
+                message: str | bytes = data.decode()
+            except UnicodeDecodeError as exc:
+                self.fail(CloseCode.INVALID_DATA, f"invalid UTF-8 at byte {exc.start}")
+                return
+        else:
+            message = data
+        self._queue.append(message)
+        if len(self._queue) >= MAX_QUEUED_MESSAGES and not self._reading_paused:
+            assert self.transport is not None
+            self.transport.pause_reading()
+            self._reading_paused = True
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._next_message)
+
+    def _next_message(self) -> None:
+        """Hand the session one queued message (one per turn of the event loop)."""
+        self._scheduled = False
+        if self.state != OPEN_STATE or not self._queue:
+            self._queue.clear()
+            return
+        message = self._queue.popleft()
+        try:
+            self.server.message(self, message)
+        except Exception:
+            logger.error("connection %s failed", self.peer, exc_info=True)
+            self.fail(CloseCode.INTERNAL, "internal error")
+            return
+        if self._queue:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._next_message)
+        elif self._reading_paused and self.transport is not None:
+            self.transport.resume_reading()
+            self._reading_paused = False
+
+    # --- sending ------------------------------------------------------------------------------
+
+    def write(self, wire: bytes) -> None:
+        """Write frame bytes built by the session (nothing once closing)."""
+        transport = self.transport
+        if (self.state != OPEN_STATE or transport is None or transport.is_closing()
+                or self.protocol is None or self.protocol.state is not OPEN):
+            return
+        transport.write(wire)
+        self.frames_sent += 1
+        self.bytes_sent += len(wire)
+        self.bytes_since_ping += len(wire)
+
+    def ping(self, now: float) -> None:
+        """Send a ping; its pong says the client has read everything sent before it."""
+        if self.protocol is None or self.state != OPEN_STATE or self.ping_sent is not None:
+            return
+        try:
+            self.protocol.send_ping(b"")
+        except InvalidState:
+            return
+        self.ping_sent = now
+        self.last_ping = now
+        self.bytes_since_ping = 0
+        self._send_protocol_data()
+
+    def _pong(self) -> None:
+        self.ping_sent = None
+        self.server.ponged(self)
+
+    def close(self, code: int, reason: str) -> None:
+        """Start the closing handshake; the connection is cut if it is not done in time."""
+        if self.state == HEAD:
+            self.respond(http.error_response(503, "the server is shutting down"))
+            return
+        if self.protocol is None or self.state != OPEN_STATE:
+            return
+        self.state = CLOSING
+        self.close_code, self.close_reason = code, reason
+        try:
+            self.protocol.send_close(code, reason)
+        except InvalidState:
+            pass
+        self._send_protocol_data()
+        self._cut_after(self.server.close_timeout)
+
+    fail = close
+    """A failure of this connection closes it the same way (with its own code)."""
+
+    def _cut_after(self, seconds: float) -> None:
+        transport = self.transport
+        if transport is None or self._cut is not None or self.state == DONE:
+            return
+        self._cut = asyncio.get_running_loop().call_later(seconds, transport.abort)
+
+    def set_deadline(self, seconds: float, callback: Callable[[], None]) -> None:
+        """Call ``callback`` in ``seconds`` unless the connection is gone by then."""
+        if self._deadline is not None:
+            self._deadline.cancel()
+        self._deadline = asyncio.get_running_loop().call_later(seconds, callback)
+
+    def _send_protocol_data(self) -> None:
+        protocol, transport = self.protocol, self.transport
+        if protocol is None or transport is None:
+            return
+        for data in protocol.data_to_send():
+            if transport.is_closing():
+                break
+            if data:
+                transport.write(data)
+            elif transport.can_write_eof():
+                transport.write_eof()
+        if protocol.close_expected() or protocol.state is CLOSED:
+            if not transport.is_closing():
+                transport.close()
+            self._cut_after(self.server.close_timeout)
+
+    # --- what the server reads ----------------------------------------------------------------
+
+    @property
+    def backlog(self) -> int:
+        """Bytes waiting in the transport."""
+        transport = self.transport
+        return transport.get_write_buffer_size() if transport is not None else 0
+
+    def describe(self) -> dict[str, Any]:
+        return {"peer": self.peer, "state": self.state}
