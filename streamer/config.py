@@ -69,7 +69,8 @@ class ServerConfig:
     max_subscriptions: int = setting(1_000, "subscriptions one connection may hold")
     max_message_bytes: int = setting(4_096, "largest client message answered; a larger one "
                                      "gets limit_exceeded", unit="bytes")
-    max_frame_bytes: int = setting(1 << 20, "largest client frame read at all; a larger one "
+    max_frame_bytes: int = setting(64 * 1024, "largest client frame read at all (what a "
+                                   "connection can make the server buffer); a larger one "
                                    "closes the connection with 1009", unit="bytes")
     max_connections: int = setting(20_000, "open WebSocket connections; one more is refused "
                                    "with HTTP 503")

@@ -367,10 +367,14 @@ class Session:
             # aligned a hair ahead, so that a new stream always starts at seq 0, its start price
             t0 = schedule.aligned_t0(now + schedule.DUE_SLACK, interval)
         else:
-            t0 = float(spec.t0)
+            try:
+                t0 = float(spec.t0)
+            except OverflowError:  # an integer of hundreds of digits
+                t0 = math.nan
             if not 0 <= t0 <= now + schedule.DUE_SLACK:  # False for NaN too
                 raise CommandError.invalid("t0", f"t0 must be epoch seconds not in the future, "
-                                           f"got {show(t0)}", cmd.id)
+                                           f"got {show(spec.t0 if math.isnan(t0) else t0)}",
+                                           cmd.id)
         seq = max(schedule.current_seq(t0, interval, now), 0)
         if spec.periods is not None:
             seq = min(seq, spec.periods - 1)

@@ -30,7 +30,7 @@ def garbage(rng: random.Random) -> str | bytes:
     if pick == 1:
         return "".join(chr(rng.randrange(32, 0x2FFF)) for _ in range(rng.randrange(1, 100)))
     if pick == 2:
-        return "x" * rng.choice([4097, 20_000, 100_000])  # over the message limit
+        return "x" * rng.choice([4097, 20_000, 60_000])  # over the message limit, under the frame
     if pick == 3:
         return '{"op": "subscribe", "sigma": NaN, "mu": Infinity, "seed": -1e999}'
     if pick == 4:

@@ -33,7 +33,7 @@ def test_every_limit_has_a_documented_default():
     assert (config.max_connections, config.max_subscriptions, config.max_message_bytes,
             config.max_frame_bytes, config.max_ops_per_second, config.min_interval,
             config.max_periods, config.max_history) == (
-        20_000, 1_000, 4_096, 1 << 20, 100.0, 0.001, 1_000_000, 10_000)
+        20_000, 1_000, 4_096, 64 * 1024, 100.0, 0.001, 1_000_000, 10_000)
 
 
 async def test_one_connection_past_the_maximum_is_refused_with_503(server):

@@ -894,3 +894,16 @@ def test_a_private_stream_past_the_servers_maximum_is_limit_exceeded():
     client.subscribe(seed=2)
     assert error(client.send({"op": "subscribe", "seed": 3}))["message"] == (
         "the server runs its maximum of 2 private streams; try later")
+
+
+@pytest.mark.parametrize("fields", [{"seed": 1, "t0": 10**400}, {"symbol": "ACME", "t0": 10**400},
+                                    {"interval": 10**400}, {"history": 10**400},
+                                    {"symbol": "ACME", "fromSeq": 10**400},
+                                    {"periods": 10**400}, {"startPrice": -(10**400)}])
+def test_an_absurd_number_is_invalid_params_naming_its_field_and_others_go_on(client, fields):
+    ack = client.subscribe(interval=0.1, seed=9)
+    events = client.send({"op": "subscribe", "id": 5, **fields})
+    field = next(name for name in fields if name not in ("seed", "symbol"))
+    assert (error(events)["code"], error(events)["field"], error(events)["id"]) == (
+        "invalid_params", field, 5)
+    assert [s.sub for s in client.session.subs.values()] == [ack["sub"]]
