@@ -64,3 +64,35 @@ def path(params: GBMParams, seed: int, periods: int) -> np.ndarray:
     prices[0] = params.start_price
     advance(params, generator(seed), params.start_price, periods - 1, out=prices[1:])
     return prices
+
+
+class PathCursor:
+    """The prices of one stream from a given step on, made on demand: ``take(n)`` returns the
+    next ``n`` (``S[seq]``, ``S[seq + 1]``, ...), with the same draws and arithmetic as
+    :func:`path`, so bit for bit the same prices. It holds a copy of the stream's generator
+    and one price, however long the stretch it will produce: a replay costs no memory."""
+
+    __slots__ = ("params", "seq", "_rng", "_last")
+
+    def __init__(self, params: GBMParams, rng: np.random.Generator, seq: int,
+                 last: float | None) -> None:
+        """``rng`` has made the draws of steps ``1..seq-1``; ``last`` is ``S[seq - 1]``
+        (``None`` when ``seq`` is 0)."""
+        self.params = params
+        self.seq = seq
+        self._rng = rng
+        self._last = last
+
+    def take(self, n: int) -> np.ndarray:
+        out = np.empty(n, dtype=np.float64)
+        if n == 0:
+            return out
+        if self._last is None:  # S[0] is the start price, drawn from nothing
+            out[0] = self.params.start_price
+            if n > 1:
+                advance(self.params, self._rng, out[0], n - 1, out=out[1:])
+        else:
+            advance(self.params, self._rng, self._last, n, out=out)
+        self._last = float(out[-1])
+        self.seq += n
+        return out

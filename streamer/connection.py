@@ -73,6 +73,8 @@ class Connection(asyncio.Protocol):
         self._fragments: list[bytes] = []
         self._fragment_text = False
         self.writing_paused = False
+        self.pumping = False
+        """A replay's next chunk is scheduled (see :meth:`StreamServer._pump`)."""
         self.ping_sent: float | None = None
         """When the outstanding ping (keepalive and backlog probe) was sent, or ``None``."""
         self.last_ping = self.opened
@@ -145,6 +147,8 @@ class Connection(asyncio.Protocol):
 
     def resume_writing(self) -> None:
         self.writing_paused = False
+        self.pumping = False
+        """A replay's next chunk is scheduled (see :meth:`StreamServer._pump`)."""
         if self.session is not None and self.state == OPEN_STATE:
             self.server.writable(self)
 

@@ -16,7 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
-from simulation import GBMParams, Market, StreamBank, SymbolSpec
+from simulation import GBMParams, Market, PathCursor, StreamBank, SymbolSpec
 from streamer import schedule
 from wire import events
 from wire.names import GBM, PARAMS_FIELDS, EndReason
@@ -135,15 +135,21 @@ class Hub:
         return list(self._symbols.values())
 
     def open_private(self, params: GBMParams, seed: int, t0: float, interval: float,
-                     periods: int | None, seq: int, tail: int = 0,
-                     ) -> tuple[Stream, np.ndarray]:
-        """Start a private stream at tick ``seq``; return it and its last ``tail`` prices."""
-        return self._open(params, seed, t0, interval, periods, seq, tail)
+                     periods: int | None, seq: int, first: int | None = None,
+                     ) -> tuple[Stream, PathCursor | None]:
+        """Start a private stream at tick ``seq``; return it, and a cursor that produces its
+        ticks ``first`` to ``seq`` on demand (``None`` without ``first``)."""
+        slot, cursor = self.bank.add_resuming(params, seed, seq, seq + 1 if first is None else first)
+        return self._register(slot, params, seed, t0, interval, periods, seq, None), cursor
 
     def _open(self, params: GBMParams, seed: int, t0: float, interval: float,
               periods: int | None, seq: int, tail: int, symbol: str | None = None,
               ) -> tuple[Stream, np.ndarray]:
         slot, recent = self.bank.add(params, seed, seq, tail)
+        return self._register(slot, params, seed, t0, interval, periods, seq, symbol), recent
+
+    def _register(self, slot: int, params: GBMParams, seed: int, t0: float, interval: float,
+                  periods: int | None, seq: int, symbol: str | None) -> Stream:
         self._fit(self.bank.capacity)
         stream = Stream(slot, params, seed, interval, t0, periods, symbol)
         self._streams[slot] = stream
@@ -154,7 +160,7 @@ class Hub:
         self._owner[slot] = -1
         finished = periods is not None and seq >= periods - 1
         self._due[slot] = _NEVER if finished else schedule.instant(t0, interval, seq + 1)
-        return stream, recent
+        return stream
 
     def _fit(self, capacity: int) -> None:
         grow = capacity - len(self._due)
@@ -178,14 +184,20 @@ class Hub:
         """True once a finite stream has produced its last tick."""
         return bool(self._due[stream.slot] == _NEVER)
 
-    def recent(self, stream: Stream, first: int) -> np.ndarray:
-        """Prices of a symbol from tick ``first`` to its current tick, from its ring."""
+    def recent(self, stream: Stream, first: int, last: int | None = None) -> np.ndarray:
+        """Prices of a symbol from tick ``first`` to ``last`` (its current tick by default),
+        from its ring."""
         row = int(self._ring_row[stream.slot])
         seq = int(self.bank.seq[stream.slot])
-        if row < 0 or not seq - self._ring_size < first <= seq + 1:
-            raise ValueError(f"ticks {first}..{seq} of {stream.symbol} are not kept")
-        kept: np.ndarray = self._ring[row, np.arange(first, seq + 1) % self._ring_size]
+        last = seq if last is None else last
+        if row < 0 or not seq - self._ring_size < first <= last + 1 or last > seq:
+            raise ValueError(f"ticks {first}..{last} of {stream.symbol} are not kept")
+        kept: np.ndarray = self._ring[row, np.arange(first, last + 1) % self._ring_size]
         return kept
+
+    def oldest_kept(self, stream: Stream) -> int:
+        """The oldest seq of a symbol its ring still holds."""
+        return max(0, int(self.bank.seq[stream.slot]) - self._ring_size + 1)
 
     # --- subscribers --------------------------------------------------------------------------
 

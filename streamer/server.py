@@ -36,7 +36,7 @@ from simulation import Market, demo_market, load_market
 from streamer import __version__, http
 from streamer.batch import gbm_reply
 from streamer.config import ServerConfig
-from streamer.connection import OPEN_STATE, Connection
+from streamer.connection import OPEN_STATE, WRITE_HIGH, Connection
 from streamer.hub import Hub
 from streamer.metrics import IOStats, Metrics
 from streamer.session import Session
@@ -232,16 +232,29 @@ class StreamServer:
             self.close()
 
     def _flush(self, session: Session, frames: dict[str, bytes] | None = None) -> None:
-        """Write what the session has to send, then tell it the transport's backlog."""
+        """Write what the session has to send (and as much of its replays as the transport
+        has room for), then tell it the transport's backlog."""
         connection = self._connections.get(session)
-        wire = session.data_to_send(frames)
         if connection is None:
+            session.data_to_send(frames, 0)
             return
+        wire = session.data_to_send(frames, max(0, WRITE_HIGH - connection.backlog))
         if wire:
             connection.write(wire)
             self.io.frames += 1
             self.io.bytes += len(wire)
         self._backlog(session, connection)
+        if session.replaying and not connection.pumping:
+            connection.pumping = True
+            asyncio.get_running_loop().call_soon(self._pump, session, connection)
+
+    def _pump(self, session: Session, connection: Connection) -> None:
+        """Send more of a replay while the transport takes it: the replay goes as fast as the
+        client reads, and waits (for ``resume_writing``) when it does not."""
+        connection.pumping = False
+        if (self._connections.get(session) is connection and session.replaying
+                and not connection.writing_paused and not session.conflating):
+            self._flush(session)
 
     def _backlog(self, session: Session, connection: Connection) -> None:
         """Tell the session how much waits in the transport; the session decides whether it
@@ -361,7 +374,10 @@ class StreamServer:
             self._arm()
 
     def writable(self, connection: Connection) -> None:
-        """The connection's transport drained below its low-water mark."""
+        """The connection's transport drained below its low-water mark: go on replaying."""
+        session = connection.session
+        if session is not None and session.replaying:
+            self._flush(session)
 
     def _opened(self, connection: Connection, session: Session) -> None:
         self._connections[session] = connection

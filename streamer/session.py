@@ -16,23 +16,29 @@ a close request with code 4008.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import numpy as np
 
-from simulation import GBMParams, ParamError
+from simulation import GBMParams, ParamError, PathCursor
 from simulation.params import pick_seed
 from streamer import schedule
 from streamer.config import CATCHUP_STEPS_PER_OP, ServerConfig
 from streamer.hub import Hub, Stream
+from streamer.replay import Replay
 from wire import commands, events
 from wire.errors import CommandError
 from wire.frames import server_frame
 from wire.names import STREAM_DEFAULTS, CloseCode, ErrorCode
 from wire.pacing import TokenBucket
 from wire.values import check_seed, show
+
+
+#: Replay ticks made at once when there is no limit, and the size of one (bytes, for ``room``).
+REPLAY_CHUNK = 10_000
+REPLAY_TICK_BYTES = 80
 
 
 @dataclass(eq=False, slots=True)
@@ -67,6 +73,9 @@ class Session:
         """While conflating: the seq of each subscription's first tick kept. Live ticks have
         consecutive seqs, so ``newest - first`` of them were dropped."""
         self._ended: dict[int, str] = {}
+        self._replays: deque[Replay] = deque()
+        """Replays in the order they are sent (one at a time), produced as room allows."""
+        self._replaying: dict[int, Replay] = {}
 
     @property
     def has_subscribed(self) -> bool:
@@ -142,12 +151,18 @@ class Session:
         self._latest.clear()
         self._first_seq.clear()
         self._ended.clear()
+        self._replays.clear()
+        self._replaying.clear()
 
     # --- the hub's side -----------------------------------------------------------------------
 
     def deliver(self, sub: int, seq: int, text: str) -> bool:
         """Take tick ``seq`` of ``sub`` (its encoded text). True when the session had nothing
         to send before, so that the hub lists it among the connections to write."""
+        replaying = self._replaying
+        if replaying and sub in replaying:
+            replaying[sub].hold(seq, text)
+            return False
         if self._behind_since is None:
             parts = self._parts
             parts.append(text)
@@ -158,6 +173,11 @@ class Session:
     def deliver_ticks(self, texts: Sequence[str], subs: Any, seqs: Any) -> bool:
         """:meth:`deliver` for several ticks at once (``subs`` and ``seqs`` are numpy arrays,
         read only while conflating)."""
+        if self._replaying:  # rare: some of these subscriptions are still replaying
+            empty = not self._parts
+            for sub, seq, text in zip(subs.tolist(), seqs.tolist(), texts):
+                self.deliver(sub, seq, text)
+            return empty and bool(self._parts)
         if self._behind_since is not None:  # in C-level bulk: a slow reader costs the least
             sub_list, seq_list = subs.tolist(), seqs.tolist()
             latest = self._latest
@@ -173,6 +193,10 @@ class Session:
 
     def deliver_end(self, sub: int, text: str) -> bool:
         """The stream of ``sub`` sent its last event (``text``, an ``end``): forget it."""
+        replay = self._replaying.get(sub)
+        if replay is not None:  # it goes out after the replay
+            replay.end = text
+            return False
         self.subs.pop(sub, None)
         if self._behind_since is not None:
             self._ended[sub] = text
@@ -191,11 +215,15 @@ class Session:
 
     # --- output -------------------------------------------------------------------------------
 
-    def data_to_send(self, frames: dict[str, bytes] | None = None) -> bytes:
+    def data_to_send(self, frames: dict[str, bytes] | None = None,
+                     room: int | None = None) -> bytes:
         """The bytes of one frame with everything gathered since the last call (``b""`` when
-        there is nothing). ``frames`` caches, for one instant, the bytes of frames made of a
-        single event: every subscriber of a symbol with the same ``sub`` number gets the same
-        bytes, built once."""
+        there is nothing), and as much of the pending replays as ``room`` bytes allow (all of
+        them when ``room`` is ``None``; the I/O layer passes what its transport can take).
+        ``frames`` caches, for one instant, the bytes of frames made of a single event: every
+        subscriber of a symbol with the same ``sub`` number gets the same bytes, built once."""
+        if self._replays and (room is None or room > 0):
+            self._replay(room)
         parts = self._parts
         if not parts:
             return b""
@@ -207,6 +235,28 @@ class Session:
             wire = self._frame(events.payload(parts))
         parts.clear()
         return wire
+
+    @property
+    def replaying(self) -> bool:
+        """True while replays wait for room to be sent."""
+        return bool(self._replays)
+
+    def _replay(self, room: int | None) -> None:
+        """Append replay ticks to the frame: about ``room`` bytes of them."""
+        budget = None if room is None else max(1, room // REPLAY_TICK_BYTES)
+        while self._replays and (budget is None or budget > 0):
+            replay = self._replays[0]
+            texts = replay.produce(self.hub, REPLAY_CHUNK if budget is None
+                                   else min(budget, REPLAY_CHUNK))
+            self._parts.extend(texts)
+            self.hub.replayed += len(texts)
+            if budget is not None:
+                budget -= max(1, len(texts))
+            if replay.done:
+                self._replays.popleft()
+                del self._replaying[replay.sub]
+                if replay.end is not None:
+                    self.subs.pop(replay.sub, None)
 
     def buffered(self, size: int, now: float) -> None:
         """``size`` bytes wait in the transport: the slow-reader policy (module docstring)."""
@@ -253,6 +303,9 @@ class Session:
             self.hub.detach(subscription.stream, self, cmd.sub)
             for pending in (self._latest, self._first_seq, self._ended):
                 pending.pop(cmd.sub, None)
+            replay = self._replaying.pop(cmd.sub, None)
+            if replay is not None:
+                self._replays.remove(replay)
             self._emit(events.Unsubscribed(cmd.id, cmd.sub))
         elif isinstance(cmd, commands.ListSubscriptions):
             self._emit(events.Subscriptions(cmd.id, [
@@ -285,27 +338,28 @@ class Session:
         if conflict is not None and spec.symbol is not None:
             raise CommandError.invalid(conflict.field, conflict.message, cmd.id)
         if spec.symbol is not None:
-            stream, seq, first, recent = self._open_symbol(cmd)
+            stream, seq, first, cursor = self._open_symbol(cmd)
         else:
-            stream, seq, first, recent = self._open_private(cmd, now)
+            stream, seq, first, cursor = self._open_private(cmd, now)
         sub = self._next_sub
         self._next_sub += 1
         self.subs[sub] = Subscription(sub, stream)
         self.hub.attach(stream, self, sub)
-        price = float(recent[-1]) if len(recent) else self.hub.current(stream)[1]
-        self._emit(events.Subscribed(cmd.id, sub, stream.symbol, seq, price,
+        self._emit(events.Subscribed(cmd.id, sub, stream.symbol, seq,
+                                     self.hub.current(stream)[1],
                                      schedule.instant(stream.t0, stream.interval, seq),
                                      stream.t0, stream.describe()))
-        self.hub.replayed += len(recent)
-        if len(recent):
-            head = events.tick_head(sub)
-            seqs = np.arange(first, seq + 1)
-            times = schedule.instants(np.full(len(seqs), stream.t0),
-                                      np.full(len(seqs), stream.interval), seqs)
-            self._parts.extend(head + body for body in events.tick_bodies(seqs, recent, times))
-        if self.hub.finished(stream):
+        finished = self.hub.finished(stream)
+        if first <= seq:
+            replay = Replay(sub, stream, first, seq, cursor)
+            if finished:
+                replay.end = events.End(sub, seq).encode()
+            self._replays.append(replay)
+            self._replaying[sub] = replay
+        elif finished:
             self._emit(events.End(sub, seq))
             del self.subs[sub]
+        if finished:
             self.hub.detach(stream, self, sub)
 
     def _check_budget(self, cmd: commands.Subscribe, interval: float) -> None:
@@ -319,7 +373,7 @@ class Session:
                                f"(its subscriptions take {self.hub.tick_rate:g} now)", None,
                                cmd.id)
 
-    def _open_symbol(self, cmd: commands.Subscribe) -> tuple[Stream, int, int, np.ndarray]:
+    def _open_symbol(self, cmd: commands.Subscribe) -> tuple[Stream, int, int, None]:
         spec = cmd.spec
         assert spec.symbol is not None
         stream = self.hub.symbol(spec.symbol)
@@ -332,11 +386,10 @@ class Session:
                                        f"{show(spec.t0)}: the market's session changed, so its "
                                        "seq numbers name other ticks", cmd.id)
         seq = self.hub.current(stream)[0]
-        first = self._first(cmd, seq)
-        return stream, seq, first, self.hub.recent(stream, first)
+        return stream, seq, self._first(cmd, seq), None
 
     def _open_private(self, cmd: commands.Subscribe, now: float,
-                      ) -> tuple[Stream, int, int, np.ndarray]:
+                      ) -> tuple[Stream, int, int, PathCursor | None]:
         config = self.config
         spec = cmd.spec
         given = {"startPrice": spec.start_price, "mu": spec.mu, "sigma": spec.sigma,
@@ -384,14 +437,14 @@ class Session:
                                cmd.id)
         self._charge(cmd, seq, now)
         first = self._first(cmd, seq)
-        stream, recent = self.hub.open_private(params, seed, t0, interval, spec.periods, seq,
-                                               tail=seq - first + 1)
-        if not (math.isfinite(self.hub.current(stream)[1]) and np.isfinite(recent).all()):
+        stream, cursor = self.hub.open_private(params, seed, t0, interval, spec.periods, seq,
+                                               first)
+        if not math.isfinite(self.hub.current(stream)[1]):  # once infinite, a price stays so
             self.hub.close_private(stream)
             raise CommandError.invalid("t0", f"this stream's price leaves double precision "
                                        f"before its current seq {seq}: it ended; lower mu, "
                                        "sigma or delta", cmd.id)
-        return stream, seq, first, recent
+        return stream, seq, first, cursor
 
     def _first(self, cmd: commands.Subscribe, seq: int) -> int:
         """The first tick to replay before live ticks (``seq + 1`` when there is none)."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+import socket
 import time
 import urllib.request
 from collections.abc import AsyncIterator
@@ -16,6 +17,7 @@ import orjson
 from websockets.asyncio.client import ClientConnection, connect
 
 from tests.conftest import ServerProcess, timeout, wait_for
+from wire.frames import client_frame
 
 
 def get(port: int, path: str) -> tuple[int, bytes, float]:
@@ -42,8 +44,9 @@ class Control:
         async with connect(self.url) as ws:
             await ws.send('{"op": "subscribe", "symbol": "BOLT"}')
             while True:
-                try:
-                    frame = await asyncio.wait_for(ws.recv(), timeout(2))
+                try:  # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow the cancel
+                    async with asyncio.timeout(timeout(2)):
+                        frame = await ws.recv()
                 except TimeoutError:
                     self.worst = max(self.worst, timeout(2))
                     continue
@@ -77,7 +80,7 @@ async def healthz_latencies(port: int, seconds: float, every: float = 0.25) -> l
 async def silent(url: str) -> ClientConnection:
     """A connection whose application never reads (its library stops reading when one
     message is queued, so the server's writes back up)."""
-    return await connect(url, max_queue=1)
+    return await connect(url, max_queue=1, close_timeout=1)
 
 
 # --- the wedge: queued subscribes at 1 ms from connections that never read ----------------------
@@ -90,7 +93,7 @@ async def test_connections_flooding_1ms_subscribes_without_reading_do_not_wedge_
         floods = [await silent(proc.url) for _ in range(3)]
         for ws in floods:
             for _ in range(300):
-                await ws.send('{"op": "subscribe", "interval": 0.001}')
+                await wait_for(ws.send('{"op": "subscribe", "interval": 0.001}'), 10)
         latencies = await healthz_latencies(proc.port, seconds=1.5)
         for ws in floods:
             ws.transport.abort()  # gone, with whatever it still had queued
@@ -117,3 +120,51 @@ async def test_the_budget_refuses_what_would_exceed_it_and_names_it(server_proce
     assert [replies[i]["type"] for i in range(3)] == ["subscribed", "subscribed", "error"]
     assert replies[2]["code"] == "limit_exceeded"
     assert "past its budget of 2500 a second" in replies[2]["message"]
+
+
+# --- replay amplification: replays that nobody reads --------------------------------------------
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        return int(status.read().split("VmRSS:")[1].split()[0]) / 1024
+
+
+def mute_socket(port: int) -> socket.socket:
+    """An upgraded connection that will never read a byte."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    return sock
+
+
+async def test_replays_nobody_reads_cost_no_memory_and_delay_nobody(server_process, tmp_path):
+    t0 = int(time.time()) - 1200  # a 10 ms symbol with 120,000 ticks behind it
+    market = tmp_path / "market.toml"
+    market.write_text(f"t0 = {t0}\n"
+                      "[symbols.FAST]\nstartPrice = 50.0\nmu = 0.05\nsigma = 0.3\n"
+                      "delta = 0.0001\ninterval = 0.01\nseed = 5\n"
+                      "[symbols.BOLT]\nstartPrice = 10.0\nmu = 0.05\nsigma = 0.3\n"
+                      "delta = 0.0001\ninterval = 0.02\nseed = 6\n")
+    proc: ServerProcess = server_process("--market", str(market)).start()
+    assert proc.proc is not None
+    await asyncio.sleep(0.5)
+    base = rss_mb(proc.proc.pid)
+    sock = mute_socket(proc.port)
+    try:
+        back = int((time.time() - t0) / 0.01) - 99_000
+        frames = b"".join(client_frame(orjson.dumps(
+            {"op": "subscribe", "symbol": "FAST", "fromSeq": back})) for _ in range(400))
+        await asyncio.to_thread(sock.sendall, frames)  # about 28 KB asking for 40M ticks
+        async with Control(proc.url).running() as control:
+            peak = base
+            for _ in range(16):
+                await asyncio.sleep(0.25)
+                peak = max(peak, rss_mb(proc.proc.pid))
+        status, body, _ = await asyncio.to_thread(get, proc.port, "/healthz")
+    finally:
+        sock.close()
+    assert peak - base < 100, (base, peak)
+    assert control.ticks > 50 and control.worst < 0.25, (control.ticks, control.worst)
+    assert status == 200 and orjson.loads(body)["subscriptions"] >= 400  # held, and replaying
