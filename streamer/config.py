@@ -94,6 +94,9 @@ class ServerConfig:
     socket_send_buffer: int | None = setting(
         None, "kernel send buffer of each connection's socket", unit="bytes",
         unset="the OS autotunes it (a stalled reader can then hold megabytes in the kernel)")
+    max_lag: float = setting(
+        1.0, "seconds what was sent to a connection may wait unread (measured by pings queued "
+        "behind the data) before its ticks are conflated, lagging announced", unit="s")
     slow_consumer_timeout: float = setting(10.0, "seconds a connection may stay conflated "
                                            "before it is closed with 4008", unit="s")
     idle_timeout: float | None = setting(60.0, "seconds a connection may stay open without "
@@ -150,6 +153,8 @@ class ServerConfig:
         for name in ("handshake_timeout", "send_timeout"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
+        if not 0 < self.max_lag <= 3600:
+            raise ValueError(f"max_lag must be > 0 and <= 3600, got {self.max_lag}")
         if not self.slow_consumer_timeout > 0:
             raise ValueError(f"slow_consumer_timeout must be > 0, got "
                              f"{self.slow_consumer_timeout}")

@@ -37,6 +37,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger("streamer.server")
 library_logger = logging.getLogger("streamer.websockets")
 
+#: While frames flow, a ping follows them every ``max_lag`` times this (s), so that how long
+#: what was written has waited unread is known to within that much.
+PROBE_EVERY = 0.5
+#: Pings that may wait for their pongs at once (a slow reader gets one every so often).
+MAX_PINGS = 16
 #: Client messages queued for the session before the connection stops reading (backpressure).
 MAX_QUEUED_MESSAGES = 64
 #: Transport buffer bounds (bytes): above ``HIGH`` writes pause; below ``LOW`` they resume.
@@ -75,10 +80,23 @@ class Connection(asyncio.Protocol):
         self.writing_paused = False
         self.pumping = False
         """A replay's next chunk is scheduled (see :meth:`StreamServer._pump`)."""
-        self.ping_sent: float | None = None
-        """When the outstanding ping (keepalive and backlog probe) was sent, or ``None``."""
+        self._pings: deque[list[Any]] = deque()
+        """The pings not answered yet, oldest first: [number, when sent, when the first
+        frame after it was written (``None`` until one is), whether everything written before
+        it was known to be read when it was sent]."""
+        self.drained = False
+        """The last ping answered was sent when everything before it was known to be read,
+        and nothing was written since: the client is reading again after emptying the
+        buffers of its own library, which answer pings long before the application reads
+        the frames around them."""
+        self._pinged = 0
+        self._unread_since: float | None = None
+        """When the oldest frame the client may not have read yet was written."""
+        self._probe_every = server.config.max_lag * PROBE_EVERY
         self.last_ping = self.opened
         self.bytes_since_ping = 0
+        self.round_trip = 0.0
+        """How long the last answered ping took to come back (s)."""
         self.frames_sent = 0
         self.bytes_sent = 0
 
@@ -258,7 +276,7 @@ class Connection(asyncio.Protocol):
                     data, self._fragments = b"".join(self._fragments), []
                     self._message(self._fragment_text, data)
             elif opcode is Opcode.PONG:
-                self._pong()
+                self._pong(frame.data)
             elif opcode is Opcode.CLOSE:
                 self.close_code = protocol.close_code
                 self.close_reason = protocol.close_reason or ""
@@ -305,32 +323,80 @@ class Connection(asyncio.Protocol):
     # --- sending ------------------------------------------------------------------------------
 
     def write(self, wire: bytes) -> None:
-        """Write frame bytes built by the session (nothing once closing)."""
+        """Write frame bytes built by the session (nothing once closing); a ping follows
+        every ``max_lag * PROBE_EVERY`` seconds while frames flow."""
         transport = self.transport
         if (self.state != OPEN_STATE or transport is None or transport.is_closing()
                 or self.protocol is None or self.protocol.state is not OPEN):
             return
-        transport.write(wire)
         self.frames_sent += 1
         self.bytes_sent += len(wire)
+        now = time.monotonic()
+        if not self.bytes_since_ping:  # the first frame since the last ping
+            if self._unread_since is None:
+                self._unread_since = now
+            if self._pings and self._pings[-1][2] is None:
+                self._pings[-1][2] = now
+            self.drained = False
         self.bytes_since_ping += len(wire)
+        if now - self.last_ping >= self._probe_every and self._send_ping(now):
+            wire += b"".join(self.protocol.data_to_send())  # one write for both
+        transport.write(wire)
 
     def ping(self, now: float) -> None:
-        """Send a ping; its pong says the client has read everything sent before it."""
-        if self.protocol is None or self.state != OPEN_STATE or self.ping_sent is not None:
-            return
+        """Send a ping. It queues behind everything written before it, so its pong says the
+        client has read all that (:meth:`lag`). Up to ``MAX_PINGS`` may be outstanding."""
+        if self._send_ping(now):
+            self._send_protocol_data()
+
+    def _send_ping(self, now: float) -> bool:
+        """Queue a ping in the protocol (the caller writes it)."""
+        if (self.protocol is None or self.state != OPEN_STATE
+                or len(self._pings) >= MAX_PINGS):
+            return False
+        number = self._pinged + 1
         try:
-            self.protocol.send_ping(b"")
+            self.protocol.send_ping(number.to_bytes(8, "big"))
         except InvalidState:
-            return
-        self.ping_sent = now
+            return False
+        self._pinged = number
+        self._pings.append([number, now, None, self._unread_since is None and not self._pings])
         self.last_ping = now
         self.bytes_since_ping = 0
-        self._send_protocol_data()
+        return True
 
-    def _pong(self) -> None:
-        self.ping_sent = None
+    def _pong(self, data: bytes | bytearray | memoryview) -> None:
+        """A pong answers its ping and every earlier one (RFC 6455, 5.5.3); one that answers
+        no ping of ours says nothing about what the client has read, and is ignored."""
+        if len(data) != 8:
+            return
+        number = int.from_bytes(data, "big")
+        pings = self._pings
+        if not pings or not pings[0][0] <= number <= pings[-1][0]:
+            return
+        while pings and pings[0][0] <= number:
+            _, sent, after, quiet = pings.popleft()
+        self._unread_since = after  # what was written after that ping may be unread
+        self.drained = quiet and after is None
+        self.round_trip = time.monotonic() - sent
         self.server.ponged(self)
+
+    def lag(self, now: float) -> float:
+        """How long the oldest frame the client may not have read yet has waited (0 when
+        every frame was followed by an answered ping). Frames read but not answered for yet
+        count: the figure errs by at most the time between two pings, on the side of lag."""
+        since = self._unread_since
+        return now - since if since is not None else 0.0
+
+    def ping_age(self, now: float) -> float:
+        """How long the oldest ping not answered has waited (0 when none waits)."""
+        pings = self._pings
+        return now - pings[0][1] if pings else 0.0
+
+    @property
+    def pinging(self) -> bool:
+        """A ping waits for its pong."""
+        return bool(self._pings)
 
     def close(self, code: int, reason: str) -> None:
         """Start the closing handshake; the connection is cut if it is not done in time."""
@@ -345,6 +411,8 @@ class Connection(asyncio.Protocol):
             self.protocol.send_close(code, reason)
         except InvalidState:
             pass
+        if code == CloseCode.SLOW_CONSUMER:
+            self._unlimit_kernel()  # what it was sent, then the close frame, for when it reads
         self._send_protocol_data()
         self._cut_after(self.server.close_timeout)
 
@@ -355,7 +423,30 @@ class Connection(asyncio.Protocol):
         transport = self.transport
         if transport is None or self._cut is not None or self.state == DONE:
             return
-        self._cut = asyncio.get_running_loop().call_later(seconds, transport.abort)
+        self._cut = asyncio.get_running_loop().call_later(seconds, self._cut_now)
+
+    def _cut_now(self) -> None:
+        """The closing handshake did not finish in time. When everything, the close frame
+        included, is in the kernel, the socket is closed the usual way: the kernel still
+        delivers it to a reader that comes back, at no cost to this process. Otherwise the
+        connection is reset."""
+        transport = self.transport
+        if transport is None:
+            return
+        if transport.get_write_buffer_size():
+            transport.abort()
+        else:
+            transport.close()
+
+    def _unlimit_kernel(self) -> None:
+        """Let the kernel take as much unsent data as its buffer holds (nothing more is going
+        to be measured, only delivered if it can be)."""
+        sock = self.transport.get_extra_info("socket") if self.transport is not None else None
+        if sock is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, _TCP_NOTSENT_LOWAT, 0)  # 0: the OS default
+            except OSError:
+                pass
 
     def set_deadline(self, seconds: float, callback: Callable[[], None]) -> None:
         """Call ``callback`` in ``seconds`` unless the connection is gone by then."""

@@ -51,11 +51,6 @@ CLOSE_TIMEOUT = 1.0
 HOUSEKEEPING_INTERVAL = 0.1
 PING_INTERVAL = 0.25
 WARNING_INTERVAL = 10.0
-#: A backlog probe (a ping behind the data) goes out once this many bytes were sent since the
-#: last one, or this long after it while data flows (s): often enough to see a reader fall
-#: ``max_lag`` behind, rarely enough that idle-ish connections cost nothing.
-PROBE_BYTES = 16 * 1024
-PROBE_AFTER = 5.0
 #: Frames written in one burst between two yields of the CPU (``sched_yield``). A reader on
 #: the same machine is woken on the core that writes to it, and would otherwise wait for the
 #: whole burst: yielding every 100 frames halved the p99 delay of 1,000 local connections.
@@ -257,17 +252,33 @@ class StreamServer:
             self._flush(session)
 
     def _backlog(self, session: Session, connection: Connection) -> None:
-        """Tell the session how much waits in the transport; the session decides whether it
-        conflates (then it is checked again every ``HOUSEKEEPING_INTERVAL``) or is dropped."""
+        """Tell the session how much waits in the transport and how long what was sent has
+        waited unread; the session decides whether it conflates (then it is checked again
+        every ``HOUSEKEEPING_INTERVAL`` and at each pong) or is dropped."""
         closing = session.close_request is not None
         if closing or connection.state != OPEN_STATE:
             return
-        session.buffered(connection.backlog, self._clock())
+        was = session.conflating
+        now = time.monotonic()
+        session.buffered(connection.backlog, self._clock(), connection.lag(now),
+                         drained=connection.drained)
         if session.conflating:
-            self._lagging.add(session)
+            if not was:
+                self._lagging.add(session)
+                connection.ping(now)  # so that what was sent last is measured too
         elif session.close_request is not None:
             self.report("slow consumers closed")
             connection.close(*session.close_request)
+
+    def _recheck(self, session: Session, connection: Connection) -> None:
+        """A lagging session caught up? Then its conflated ticks go out behind ``lagging``."""
+        self._backlog(session, connection)
+        if session.conflating:
+            if not connection.pinging:  # its answer says whether the client drained
+                connection.ping(time.monotonic())
+        else:
+            self._lagging.discard(session)
+            self._flush(session)
 
     # --- housekeeping -------------------------------------------------------------------------
 
@@ -279,10 +290,7 @@ class StreamServer:
             if connection is None:
                 self._lagging.discard(session)
                 continue
-            self._backlog(session, connection)
-            if not session.conflating:
-                self._lagging.discard(session)
-                self._flush(session)  # the conflated ticks, behind their lagging events
+            self._recheck(session, connection)
         now = self._clock()
         if now - self._warned >= WARNING_INTERVAL:
             self._warn(now)
@@ -290,25 +298,32 @@ class StreamServer:
                                                                   self._keep_house)
 
     def _ping(self) -> None:
-        """Keepalive pings, and probes of each streaming connection's backlog."""
+        """Keepalive pings, and the pings that measure how far behind each reader is."""
         config = self.config
         now = time.monotonic()
-        for connection in list(self._connections.values()):
-            sent = connection.ping_sent
-            if sent is not None:
-                if config.ping_timeout is not None and now - sent > config.ping_timeout:
+        for session, connection in list(self._connections.items()):
+            lag = connection.lag(now)
+            if config.ping_timeout is not None and connection.ping_age(now) > config.ping_timeout:
+                if session.conflating:  # it reads nothing while it is sent data
+                    self.report("slow consumers closed")
+                    connection.close(CloseCode.SLOW_CONSUMER, "slow consumer: read nothing "
+                                     f"for {config.ping_timeout:g}s")
+                else:
                     self.report("keepalive timeouts")
                     connection.close(CloseCode.INTERNAL, "keepalive ping timeout")
                 continue
-            since = now - connection.last_ping
-            flowing = connection.bytes_since_ping
-            if (flowing >= PROBE_BYTES or (flowing and since >= PROBE_AFTER)
-                    or (config.ping_interval is not None and since >= config.ping_interval)):
-                connection.ping(now)
+            if (config.ping_interval is not None and not connection.pinging
+                    and now - connection.last_ping >= config.ping_interval):
+                connection.ping(now)  # quiet for a while (while frames flow, they carry pings)
+            if lag > config.max_lag and not session.conflating:
+                self._backlog(session, connection)
         self._pinging = asyncio.get_running_loop().call_later(PING_INTERVAL, self._ping)
 
     def ponged(self, connection: Connection) -> None:
         """A pong came back: the client read everything sent before its ping."""
+        session = connection.session
+        if session is not None and session in self._lagging:
+            self._recheck(session, connection)
 
     def report(self, what: str) -> None:
         """Count one event of a kind that is logged once per interval, not once per event."""
@@ -506,6 +521,8 @@ class StreamServer:
     def health(self) -> dict[str, Any]:
         """Headline figures, as ``/healthz`` reports them."""
         assert self.hub is not None
+        now = time.monotonic()
+        connections = self._connections.values()
         return {"status": "ok", "version": __version__,
                 "worker": self.config.worker, "workers": self.config.workers,
                 "uptime": round(self._clock() - self._started, 3),
@@ -514,6 +531,8 @@ class StreamServer:
                 "streams": self.hub.streams,
                 "symbols": len(self.hub.symbols),
                 "lagging": len(self._lagging),
+                "backlog_bytes": sum(c.backlog for c in connections),
+                "backlog_age": round(max((c.lag(now) for c in connections), default=0.0), 3),
                 "steps": self.hub.ticks_stepped,
                 "ticks_sent": self.hub.ticks_routed - self.hub.conflated + self.hub.replayed,
                 "ticks_conflated": self.hub.conflated,

@@ -6,11 +6,14 @@ client frame and ``now``; the hub hands it ticks through :meth:`Session.deliver`
 frame's bytes and tells :meth:`Session.buffered` how many bytes wait in the transport. Bad
 input becomes an ``error`` event; no exception escapes.
 
-The whole slow-reader policy lives here (:meth:`Session.buffered`): past ``max_send_buffer``
-bytes waiting, the session keeps only the newest tick of each subscription; once the backlog
-is down to a quarter it sends, per subscription, ``lagging`` (with the exact number skipped),
-the newest tick and any ``end``; a reader that stays behind for ``slow_consumer_timeout`` gets
-a close request with code 4008.
+The whole slow-reader policy lives here (:meth:`Session.buffered`). A reader is behind when
+more than ``max_send_buffer`` bytes wait in the transport, or when what it was sent has waited
+unread for more than ``max_lag`` seconds (the I/O layer measures that with pings that queue
+behind the data, so a backlog in the kernel or in the client's own buffers counts too). Behind,
+the session keeps only the newest tick of each subscription; once the backlog is down to a
+quarter of both bounds it sends, per subscription, ``lagging`` (with the exact number
+skipped), the newest tick and any ``end``; a reader that stays behind for
+``slow_consumer_timeout`` gets a close request with code 4008.
 """
 
 from __future__ import annotations
@@ -258,16 +261,18 @@ class Session:
                 if replay.end is not None:
                     self.subs.pop(replay.sub, None)
 
-    def buffered(self, size: int, now: float) -> None:
-        """``size`` bytes wait in the transport: the slow-reader policy (module docstring)."""
+    def buffered(self, size: int, now: float, lag: float = 0.0, *, drained: bool = True) -> None:
+        """``size`` bytes wait in the transport, what was sent has waited ``lag`` seconds
+        unread, and the client has (``drained``) or may not have read all it was sent: the
+        slow-reader policy (module docstring)."""
         if self.close_request is not None:
             return
         config = self.config
         since = self._behind_since
         if since is None:
-            if size > config.max_send_buffer:
+            if size > config.max_send_buffer or lag > config.max_lag:
                 self._behind_since = now
-        elif size <= config.max_send_buffer // 4:
+        elif size <= config.max_send_buffer // 4 and lag <= config.max_lag / 4 and drained:
             self._catch_up()
         elif now - since > config.slow_consumer_timeout:
             self._behind_since = None

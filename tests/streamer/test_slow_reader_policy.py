@@ -2,9 +2,10 @@
 the transport and when, advances the hub by hand, and reads what the session would send.
 
 Past ``max_send_buffer`` bytes waiting the session keeps only each subscription's newest
-tick; once the backlog is down to a quarter it sends ``lagging`` with the exact number
-skipped, the newest tick and any ``end``; behind for ``slow_consumer_timeout`` it asks for a
-4008 close and lets go of its subscriptions.
+tick, and so it does once what was sent has waited unread for more than ``max_lag``; once
+both are down to a quarter (and the client has drained its own buffers) it sends ``lagging``
+with the exact number skipped, the newest tick and any ``end``; behind for
+``slow_consumer_timeout`` it asks for a 4008 close and lets go of its subscriptions.
 """
 
 from __future__ import annotations
@@ -89,6 +90,26 @@ def test_past_the_bound_only_the_newest_tick_is_kept_then_lagging_says_how_many_
     assert hub.conflated == 9
     step(hub, 12)
     assert [e["seq"] for e in sent(session)] == [12]  # live again
+
+
+def test_what_waited_unread_past_max_lag_conflates_until_the_client_drained(hub):
+    session = new_session(hub, CONFIG, NOW)
+    sub = subscribe(session, hub)
+    session.buffered(0, step(hub, 1), lag=CONFIG.max_lag)  # at the bound, not past it
+    assert [e["seq"] for e in sent(session)] == [1] and not conflating(session)
+    session.buffered(0, step(hub, 2), lag=CONFIG.max_lag + 0.01)
+    sent(session)
+    assert conflating(session)
+    for k in range(3, 8):
+        now = step(hub, k)
+        assert sent(session) == []
+    session.buffered(0, now, lag=CONFIG.max_lag / 4 + 0.01)  # still waiting, not enough
+    session.buffered(0, now, lag=0.0, drained=False)  # read, but maybe by its library only
+    assert conflating(session) and sent(session) == []
+    session.buffered(0, now, lag=0.0, drained=True)
+    assert not conflating(session)
+    assert [(e["type"], e["seq"]) for e in sent(session)] == [("lagging", 7), ("tick", 7)]
+    assert hub.conflated == 4 and sub == 1
 
 
 def test_a_single_conflated_tick_needs_no_lagging(hub):

@@ -1,0 +1,120 @@
+"""Staleness is bounded in time, not only in bytes: a reader's backlog hides in the kernel and in
+its own library's buffers, where the server cannot count it, so the server measures it with
+pings that queue behind the data. Against a server in a child process, with the operating
+system's default socket buffers (the case where counting bytes saw nothing)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import urllib.request
+from typing import Any
+
+import orjson
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from tests.conftest import ServerProcess, timeout, wait_for
+
+RATE = 500  # Hz: the stream every reader here follows
+
+
+def health(port: int) -> dict[str, Any]:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=timeout(5)) as r:
+        figures: dict[str, Any] = orjson.loads(r.read())
+    return figures
+
+
+def rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as status:
+        return int(status.read().split("VmRSS:")[1].split()[0]) / 1024
+
+
+async def subscribe(ws: ClientConnection, streams: int = 1) -> None:
+    for seed in range(streams):
+        await ws.send(orjson.dumps({"op": "subscribe", "interval": 1 / RATE, "seed": seed,
+                                    "id": seed}).decode())
+
+
+class Reader:
+    """Follows the stream, reading at most ``rate`` frames a second (``None``: as fast as it
+    can); records how old each tick was when read and when ``lagging`` first came."""
+
+    def __init__(self, rate: float | None) -> None:
+        self.rate = rate
+        self.ticks = 0
+        self.oldest = 0.0
+        self.lagging: list[float] = []
+
+    async def run(self, url: str, seconds: float) -> None:
+        async with connect(url, compression=None) as ws:
+            await subscribe(ws)
+            started = time.monotonic()
+            deadline = started + seconds
+            frames = 0
+            while time.monotonic() < deadline:
+                if self.rate is not None:  # pace against the clock, not by sleeping blindly
+                    ahead = started + frames / self.rate - time.monotonic()
+                    if ahead > 0:
+                        await asyncio.sleep(ahead)
+                frame = await wait_for(ws.recv())
+                frames += 1
+                now = time.time()
+                for event in orjson.loads(frame):
+                    if event["type"] == "tick":
+                        self.ticks += 1
+                        self.oldest = max(self.oldest, now - event["time"])
+                    elif event["type"] == "lagging":
+                        self.lagging.append(time.monotonic() - started)
+
+
+async def test_a_half_rate_reader_is_told_lagging_soon_and_never_reads_old_ticks_while_a_fast_one_is_never_conflated(  # noqa: E501
+        server_process):
+    proc: ServerProcess = server_process().start()
+    slow, fast = Reader(RATE / 2), Reader(None)
+    seconds = 12.0
+    await asyncio.gather(slow.run(proc.url, seconds), fast.run(proc.url, seconds))
+    assert slow.lagging, "the half-rate reader was never told it lags"
+    assert slow.lagging[0] < 6.0, slow.lagging  # read behind what its library had read ahead
+    assert slow.oldest < 3.0, slow.oldest
+    assert slow.ticks > seconds * RATE / 4  # it is still fed
+    assert fast.lagging == [] and fast.ticks > seconds * RATE * 0.8, (fast.lagging, fast.ticks)
+
+
+async def test_a_paused_reader_is_closed_with_4008_and_costs_no_memory_meanwhile(server_process):
+    proc: ServerProcess = server_process("--slow-consumer-timeout", "4").start()
+    assert proc.proc is not None
+    before = rss_mb(proc.proc.pid)
+    readers = [await connect(proc.url, compression=None) for _ in range(20)]
+    for ws in readers:
+        await subscribe(ws, streams=5)
+        ws.transport.pause_reading()
+
+    async def all_lagging() -> dict[str, Any]:
+        while (figures := await asyncio.to_thread(health, proc.port))["lagging"] < 20:
+            await asyncio.sleep(0.1)
+        return figures
+    figures = await wait_for(all_lagging(), 10)
+    await asyncio.sleep(1.5)  # a while conflated: what it costs must not grow
+    later = await asyncio.to_thread(health, proc.port)
+    during = rss_mb(proc.proc.pid)
+    assert later["lagging"] == 20 and later["connections"] == 20, later
+    # what waits for them is what was sent within about max_lag of the pause; conflated, each
+    # holds one tick per stream, whatever the time
+    assert later["backlog_bytes"] <= figures["backlog_bytes"] + 20 * 5 * 200, (figures, later)
+    assert later["ticks_conflated"] > figures["ticks_conflated"] + 20 * 5 * 500
+    assert during - before < 20, (before, during)
+
+    async def all_closed() -> None:
+        while (await asyncio.to_thread(health, proc.port))["connections"]:
+            await asyncio.sleep(0.1)
+    await wait_for(all_closed(), 10)
+    codes = []
+    for ws in readers:
+        ws.transport.resume_reading()  # what was sent, then the close frame
+        with pytest.raises(ConnectionClosed):
+            while True:
+                await wait_for(ws.recv())
+        codes.append(ws.close_code)
+    assert codes.count(4008) >= 18, codes  # a cut connection may lose its close frame
