@@ -15,8 +15,11 @@ its transport, its protocol object and its session.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import logging
 import socket
+import struct
+import termios
 import time
 from collections import deque
 from collections.abc import Callable
@@ -49,6 +52,7 @@ WRITE_HIGH, WRITE_LOW = 64 * 1024, 16 * 1024
 #: Unsent bytes the kernel keeps for a socket (TCP_NOTSENT_LOWAT): the rest waits in the
 #: transport, where the server sees it and its slow-reader policy can act on it.
 NOTSENT_LOWAT = 16 * 1024
+_OUTQ: int | None = getattr(termios, "TIOCOUTQ", None)  # the same request as SIOCOUTQ
 _TCP_NOTSENT_LOWAT = getattr(socket, "TCP_NOTSENT_LOWAT", 25)  # Linux
 
 HEAD, HTTP, OPEN_STATE, CLOSING, DONE = "head", "http", "open", "closing", "done"
@@ -80,6 +84,9 @@ class Connection(asyncio.Protocol):
         self.writing_paused = False
         self.pumping = False
         """A replay's next chunk is scheduled (see :meth:`StreamServer._pump`)."""
+        self._response = memoryview(b"")
+        """The HTTP response being sent, from ``_sent`` on."""
+        self._sent = 0
         self._pings: deque[list[Any]] = deque()
         """The pings not answered yet, oldest first: [number, when sent, when the first
         frame after it was written (``None`` until one is), whether everything written before
@@ -166,8 +173,9 @@ class Connection(asyncio.Protocol):
     def resume_writing(self) -> None:
         self.writing_paused = False
         self.pumping = False
-        """A replay's next chunk is scheduled (see :meth:`StreamServer._pump`)."""
-        if self.session is not None and self.state == OPEN_STATE:
+        if self.state == HTTP:
+            self._send_response()
+        elif self.session is not None and self.state == OPEN_STATE:
             self.server.writable(self)
 
     # --- the head -----------------------------------------------------------------------------
@@ -206,9 +214,38 @@ class Connection(asyncio.Protocol):
         transport = self.transport
         if transport is None or transport.is_closing():
             return
-        transport.write(data)
-        transport.close()  # after the buffer is flushed
-        self._watch_progress(transport.get_write_buffer_size())
+        self._response, self._sent = memoryview(data), 0
+        self._send_response()
+        self._watch_progress(self._unsent())
+
+    def _send_response(self) -> None:
+        """Hand the response to the transport a piece at a time, as it drains (the transport
+        would copy the whole of it otherwise), then close once everything is flushed."""
+        transport, response = self.transport, self._response
+        if transport is None or transport.is_closing():
+            return
+        while self._sent < len(response) and not self.writing_paused:
+            transport.write(response[self._sent:self._sent + WRITE_HIGH])
+            self._sent += WRITE_HIGH
+        if self._sent >= len(response):
+            self._response = memoryview(b"")
+            transport.close()  # after the buffer is flushed
+
+    def _unsent(self) -> int:
+        """Bytes not yet taken by the client: in the transport, and in the kernel's send queue
+        where the system says (Linux: TIOCOUTQ), for a kernel that took much at once only
+        hands it on as the client reads."""
+        transport = self.transport
+        if transport is None:
+            return 0
+        pending = transport.get_write_buffer_size() + max(0, len(self._response) - self._sent)
+        sock = transport.get_extra_info("socket")
+        if sock is not None and _OUTQ is not None:
+            try:
+                pending += struct.unpack("i", fcntl.ioctl(sock.fileno(), _OUTQ, b"\0" * 4))[0]
+            except OSError:
+                pass
+        return pending
 
     def _watch_progress(self, pending: int) -> None:
         transport = self.transport
@@ -217,9 +254,9 @@ class Connection(asyncio.Protocol):
         loop = asyncio.get_running_loop()
 
         def check() -> None:
-            now_pending = transport.get_write_buffer_size()
             if self.state == DONE:
                 return
+            now_pending = self._unsent()
             if now_pending >= pending:
                 transport.abort()  # nothing read for a whole send_timeout
             else:

@@ -5,6 +5,7 @@ wait is bounded, and a control client checks that everyone else is still served.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import socket
 import time
@@ -168,3 +169,91 @@ async def test_replays_nobody_reads_cost_no_memory_and_delay_nobody(server_proce
     assert peak - base < 100, (base, peak)
     assert control.ticks > 50 and control.worst < 0.25, (control.ticks, control.worst)
     assert status == 200 and orjson.loads(body)["subscriptions"] >= 400  # held, and replaying
+
+
+# --- /gbm: big batch replies nobody reads, and one read slowly ----------------------------------
+
+GBM = "/gbm?startPrice=70&mu=0.05&sigma=0.3&delta=0.001&seed=1&periods="
+
+
+def gbm_request(port: int, periods: int, small_buffer: bool = True) -> socket.socket:
+    """A /gbm request from a socket that reads nothing unless asked."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    if small_buffer:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.sendall(f"GET {GBM}{periods} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+    return sock
+
+
+def status_of(sock: socket.socket) -> int:
+    sock.settimeout(timeout(10))
+    line = b""
+    while not line.endswith(b"\r\n"):
+        line += sock.recv(1)
+    return int(line.split()[1])
+
+
+async def test_big_gbm_replies_nobody_reads_are_capped_and_delay_nobody(server_process):
+    proc: ServerProcess = server_process().start()  # at most 4 /gbm replies in flight
+    assert proc.proc is not None
+    await asyncio.to_thread(get, proc.port, f"{GBM}1000")  # the thread pool, numpy: warmed up
+    base = rss_mb(proc.proc.pid)
+    socks: list[socket.socket] = []
+    try:
+        async with Control(proc.url).running() as control:
+            for _ in range(30):
+                socks.append(await asyncio.to_thread(gbm_request, proc.port, 1_000_000))
+            statuses = [await asyncio.to_thread(status_of, sock) for sock in socks]
+            latencies = await healthz_latencies(proc.port, seconds=2.0)
+            peak = rss_mb(proc.proc.pid)
+        assert statuses.count(200) == 4 and statuses.count(503) == 26, statuses
+        assert peak - base < 300, (base, peak)
+        assert max(latencies) < 0.25, latencies
+        assert control.ticks > 20 and control.worst < 0.25, (control.ticks, control.worst)
+        print(f"RSS {base:.0f} -> {peak:.0f} MB; /healthz worst {max(latencies):.3f} s; "
+              f"control worst {control.worst:.3f} s")
+    finally:
+        for sock in socks:
+            sock.close()
+
+    async def answered_again() -> int:  # the four slots come back once their readers went
+        while (status := (await asyncio.to_thread(get, proc.port, f"{GBM}10"))[0]) != 200:
+            await asyncio.sleep(0.1)
+        return status
+    assert await wait_for(answered_again(), 10) == 200
+    assert rss_mb(proc.proc.pid) - base < 100
+
+
+async def test_a_gbm_reply_read_slowly_arrives_whole_and_one_not_read_is_cut(server_process):
+    proc: ServerProcess = server_process("--send-timeout", "1").start()
+    periods = 200_000  # about 3.7 MB, read at about 1 MB/s: several send timeouts long
+
+    def read_slowly() -> bytes:
+        sock = gbm_request(proc.port, periods, small_buffer=False)
+        sock.settimeout(timeout(5))
+        data = bytearray()
+        with sock:
+            while chunk := sock.recv(25_000):
+                data += chunk
+                time.sleep(0.025)  # the reader's pace, not a wait for the server
+        return bytes(data)
+
+    head, _, body = (await asyncio.to_thread(read_slowly)).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    assert len(orjson.loads(body)["result"]) == periods
+
+    stalled = await asyncio.to_thread(gbm_request, proc.port, periods)
+    try:
+        assert await asyncio.to_thread(status_of, stalled) == 200
+        started = time.monotonic()
+
+        def until_cut() -> None:  # read nothing more, then find the connection gone
+            stalled.settimeout(timeout(10))
+            time.sleep(1.5)
+            while stalled.recv(65536):
+                pass
+        with contextlib.suppress(ConnectionResetError):
+            await asyncio.to_thread(until_cut)
+        assert time.monotonic() - started < 1.5 + 5
+    finally:
+        stalled.close()
