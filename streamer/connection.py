@@ -453,8 +453,12 @@ class Connection(asyncio.Protocol):
         self._send_protocol_data()
         self._cut_after(self.server.close_timeout)
 
-    fail = close
-    """A failure of this connection closes it the same way (with its own code)."""
+    def fail(self, code: int, reason: str) -> None:
+        """Close after a failure: 500 to a request not yet answered, else ``code``."""
+        if self.state == HEAD:
+            self.respond(http.error_response(500, reason))
+        else:
+            self.close(code, reason)
 
     def _cut_after(self, seconds: float) -> None:
         transport = self.transport

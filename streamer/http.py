@@ -114,13 +114,14 @@ def parse_head(head: bytes) -> HttpRequest:
             raise HttpError(400, f"the {key} header is given more than once")
         seen.add(lowered)
         headers.append((key, value.strip(b" \t").decode("latin-1")))
-    request = HttpRequest(method.decode("ascii"), target.decode("ascii"),
-                          version.decode("ascii"), tuple(headers), head)
-    if request.method not in METHODS:
-        raise HttpError(405, f"method {request.method} is not answered here; use GET",
+    if method.decode("ascii") not in METHODS:
+        raise HttpError(405, f"method {method.decode('ascii')} is not answered here; use GET",
                         [("Allow", ", ".join(METHODS))])
     if not _TARGET.fullmatch(target):
-        raise HttpError(400, "the request target must be a path starting with /")
+        raise HttpError(400, "the request target must be a path starting with /, in visible "
+                        "ASCII characters (others percent-encoded)")
+    request = HttpRequest(method.decode("ascii"), target.decode("ascii"),
+                          version.decode("ascii"), tuple(headers), head)
     length = request.header("Content-Length")
     if request.header("Transfer-Encoding") is not None or (length not in (None, "0")):
         raise HttpError(400, f"a {request.method} request carries no body")

@@ -74,7 +74,11 @@ class _RedactSecrets(logging.Filter):
 
     def __init__(self) -> None:
         super().__init__()
-        self.secrets: tuple[str, ...] = ()
+        self.secrets: re.Pattern[str] | None = None
+
+    def keep_out(self, secret: str) -> None:
+        """Redact ``secret`` as given or percent-encoded, in either case of hex, any mix."""
+        self.secrets = re.compile("".join(_spellings(char) for char in secret))
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
@@ -82,8 +86,8 @@ class _RedactSecrets(logging.Filter):
             message += "\n" + "".join(traceback.format_exception(*record.exc_info))
             record.exc_info = None
         redacted = self._QUERY.sub(r"\1***", self._HEADER.sub(r"\1***", message))
-        for secret in self.secrets:
-            redacted = redacted.replace(secret, "***")
+        if self.secrets is not None:
+            redacted = self.secrets.sub("***", redacted)
         if redacted != record.msg or record.args:
             record.msg, record.args = redacted, None
         return True
@@ -126,7 +130,7 @@ class StreamServer:
         self.failure: BaseException | None = None
         """Set when the tick producer crashed; the server is then closed."""
         if config.token is not None:
-            _redact.secrets = tuple({config.token, _percent(config.token)})
+            _redact.keep_out(config.token)
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -166,6 +170,8 @@ class StreamServer:
                 timer.cancel()
         self._timer = self._housekeeping = self._pinging = None
         self._armed_for = float("-inf")  # never re-armed
+        if self.hub is not None and not self._closing:
+            self._warn(self._clock())  # what was counted since the last report
         self._closing = True
         if self._server is not None:
             self._server.close()
@@ -541,9 +547,10 @@ class StreamServer:
                 "errors": dict(self.hub.errors)}
 
 
-def _percent(text: str) -> str:
-    from urllib.parse import quote
-    return quote(text, safe="")
+def _spellings(char: str) -> str:
+    """A pattern for ``char`` as itself or as its percent-encoded UTF-8 bytes."""
+    encoded = "".join(f"%(?i:{byte:02x})" for byte in char.encode())
+    return f"(?:{re.escape(char)}|{encoded})"
 
 
 #: The dashboard's files: ``/`` is its index.html, ``/static/NAME`` any other file in it. They
@@ -564,7 +571,10 @@ def _static_file(name: str) -> tuple[bytes, str] | None:
     if not _FILE_NAME.fullmatch(unquote(name)):
         return None
     content_type = _CONTENT_TYPES.get(PurePosixPath(name).suffix)
-    file = DASHBOARD.joinpath(*name.split("/"))
-    if content_type is None or not file.is_file():
+    if content_type is None:
         return None
-    return file.read_bytes(), content_type
+    file = DASHBOARD.joinpath(*name.split("/"))
+    try:
+        return (file.read_bytes(), content_type) if file.is_file() else None
+    except OSError:  # a name the file system refuses (too long, say) names no file of ours
+        return None

@@ -75,15 +75,19 @@ def http_url(server: StreamServer, path: str) -> str:
 class ServerProcess:
     """``python -m streamer serve`` in a child process; ``port`` is read from its banner."""
 
-    def __init__(self, *args: str, port: int = 0) -> None:
+    def __init__(self, *args: str, port: int = 0, files: int | None = None) -> None:
         self.args = ["--port", str(port), "--log-level", "warning", *args]
         self.proc: subprocess.Popen[str] | None = None
         self.port = port
+        self.files = files
+        """A limit of open files for the server (``ulimit -n``), if given."""
 
     def start(self) -> ServerProcess:
+        command = [sys.executable, "-m", "streamer", "serve", *self.args]
+        if self.files is not None:  # as a user would: ulimit, then exec (the pid stays)
+            command = ["sh", "-c", f'ulimit -n {self.files} && exec "$@"', "sh", *command]
         self.proc = subprocess.Popen(  # a session of its own: stop() ends its workers too
-            [sys.executable, "-m", "streamer", "serve", *self.args],
-            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT,
             start_new_session=True)
         assert self.proc.stdout is not None and self.proc.stderr is not None  # both piped
         line = self.proc.stdout.readline()  # the banner; blocks until the server listens

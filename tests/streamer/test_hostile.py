@@ -257,3 +257,53 @@ async def test_a_gbm_reply_read_slowly_arrives_whole_and_one_not_read_is_cut(ser
         assert time.monotonic() - started < 1.5 + 5
     finally:
         stalled.close()
+
+
+# --- the open-files limit -----------------------------------------------------------------------
+
+UPGRADE = (b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+
+
+def upgrade(port: int) -> tuple[socket.socket, int]:
+    """A WebSocket upgrade by hand: the socket, and the status it got (0: none, the server hung
+    up without one)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=timeout(15))
+    sock.sendall(UPGRADE)
+    head = b""
+    with contextlib.suppress(ConnectionResetError):
+        while b"\r\n\r\n" not in head and (chunk := sock.recv(4096)):
+            head += chunk
+    return sock, int(head.split()[1]) if head else 0
+
+
+async def test_near_the_open_files_limit_new_connections_get_503_and_the_others_are_served(
+        server_process):
+    proc: ServerProcess = server_process(files=256).start()
+    assert proc.proc is not None and proc.proc.stderr is not None
+    socks: list[socket.socket] = []
+    try:
+        async with Control(proc.url).running() as control:  # one of the connections it keeps
+            results = await asyncio.gather(*(asyncio.to_thread(upgrade, proc.port)
+                                             for _ in range(300)))
+            socks = [sock for sock, _ in results]
+            statuses = [status for _, status in results]
+            latencies = await healthz_latencies(proc.port, seconds=1.0)
+        assert statuses.count(101) > 150, statuses
+        assert statuses.count(101) + statuses.count(503) == 300, statuses
+        assert max(latencies) < 1.0, latencies
+        assert control.ticks > 10 and control.worst < 1.0, (control.ticks, control.worst)
+    finally:
+        for sock in socks:
+            sock.close()
+
+    async def upgraded_again() -> None:  # recovers once the connections are gone
+        while (await asyncio.to_thread(upgrade, proc.port))[1] != 101:
+            await asyncio.sleep(0.1)
+    await wait_for(upgraded_again(), 10)
+    proc.signal(signal.SIGTERM)
+    await asyncio.to_thread(proc.wait, 10)
+    log = proc.proc.stderr.read().splitlines()
+    assert len(log) < 10, log[:20]  # aggregated: one line per kind and interval
+    refused = [line for line in log if "refused at the" in line]
+    assert len(refused) == 1 and f"{statuses.count(503)} " in refused[0], log
