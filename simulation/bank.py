@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from simulation.gbm import PathCursor, advance, generator, step_factors
+from simulation.gbm import CatchUp, advance, generator, step_factors
 from simulation.params import GBMParams
 
 #: Step factors precomputed per stream. Memory is ``8 * block`` bytes a stream; a refill costs
@@ -74,25 +74,11 @@ class StreamBank:
             price = advance(params, rng, price, seq, out=recent[1:])
         return self._place(params, rng, seq, price), recent
 
-    def add_resuming(self, params: GBMParams, seed: int, seq: int, first: int,
-                     ) -> tuple[int, PathCursor | None]:
-        """:meth:`add` at step ``seq``, and a cursor that produces ``S[first]`` to ``S[seq]``
-        on demand (``None`` when ``first > seq``), from the one catch-up."""
-        if not 0 <= first <= seq + 1:
-            raise ValueError(f"first must be 0..{seq + 1}, got {first}")
-        rng = generator(seed)
-        cursor = None
-        price = params.start_price
-        if first <= seq:
-            before = max(first - 1, 0)  # the cursor starts with S[first - 1] and its draws made
-            price = advance(params, rng, price, before)
-            copy = np.random.Generator(np.random.PCG64())
-            copy.bit_generator.state = rng.bit_generator.state
-            cursor = PathCursor(params, copy, first, price if first > 0 else None)
-            price = advance(params, rng, price, seq - before)
-        else:
-            price = advance(params, rng, price, seq)
-        return self._place(params, rng, seq, price), cursor
+    def add_caught_up(self, walk: CatchUp) -> int:
+        """Start a stream where a finished :class:`CatchUp` got to; return its slot."""
+        if not walk.finished:
+            raise ValueError(f"the walk is at step {walk.done} of {walk.seq}")
+        return self._place(walk.params, walk.rng, walk.seq, walk.price)
 
     def _place(self, params: GBMParams, rng: np.random.Generator, seq: int,
                price: float) -> int:

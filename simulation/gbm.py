@@ -96,3 +96,54 @@ class PathCursor:
         self._last = float(out[-1])
         self.seq += n
         return out
+
+
+class CatchUp:
+    """The walk of one stream from ``S[0]`` to ``S[seq]``, done a bounded number of steps at a
+    time (:meth:`run`), so that reaching a step far along never has to be done in one go.
+    On the way it keeps a :class:`PathCursor` from step ``first`` (``None`` when ``first`` is
+    past ``seq``): the stretch ``S[first]`` to ``S[seq]`` can then be produced on demand.
+    However the walk is split, the price reached is bit for bit :func:`path`'s."""
+
+    __slots__ = ("params", "seed", "seq", "first", "done", "price", "rng", "cursor", "_mark")
+
+    def __init__(self, params: GBMParams, seed: int, seq: int, first: int) -> None:
+        if seq < 0:
+            raise ValueError(f"seq must be >= 0, got {seq}")
+        if not 0 <= first <= seq + 1:
+            raise ValueError(f"first must be 0..{seq + 1}, got {first}")
+        self.params = params
+        self.seed = seed
+        self.seq = seq
+        self.first = first
+        self.done = 0
+        """Steps taken: ``price`` is ``S[done]``."""
+        self.price = params.start_price
+        self.rng = generator(seed)
+        self.cursor: PathCursor | None = None
+        self._mark = max(first - 1, 0) if first <= seq else -1
+        """The step at which the cursor is taken (-1: none is)."""
+        self._take_cursor()
+
+    @property
+    def finished(self) -> bool:
+        return self.done >= self.seq
+
+    def run(self, steps: int) -> bool:
+        """Take up to ``steps`` more steps; return :attr:`finished`."""
+        while steps > 0 and not self.finished:
+            stop = self._mark if self.done < self._mark else self.seq
+            n = min(steps, stop - self.done)
+            self.price = advance(self.params, self.rng, self.price, n)
+            self.done += n
+            steps -= n
+            self._take_cursor()
+        return self.finished
+
+    def _take_cursor(self) -> None:
+        if self.done == self._mark and self.cursor is None:  # the draws of steps 1..first-1 made
+            copy = np.random.Generator(np.random.PCG64())
+            copy.bit_generator.state = self.rng.bit_generator.state
+            self.cursor = PathCursor(self.params, copy, self.first,
+                                     self.price if self.first > 0 else None)
+

@@ -350,6 +350,14 @@ class Connection(asyncio.Protocol):
             logger.error("connection %s failed", self.peer, exc_info=True)
             self.fail(CloseCode.INTERNAL, "internal error")
             return
+        if self.session is not None and self.session.busy:
+            self._scheduled = True  # the server calls go_on() once the session is done
+            return
+        self.go_on()
+
+    def go_on(self) -> None:
+        """Hand the session the next queued message on a later turn, if there is one."""
+        self._scheduled = False
         if self._queue:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._next_message)

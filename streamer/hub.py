@@ -16,7 +16,7 @@ from typing import Protocol
 
 import numpy as np
 
-from simulation import GBMParams, Market, PathCursor, StreamBank, SymbolSpec
+from simulation import CatchUp, GBMParams, Market, PathCursor, StreamBank, SymbolSpec
 from streamer import schedule
 from wire import events
 from wire.names import GBM, PARAMS_FIELDS, EndReason
@@ -138,9 +138,19 @@ class Hub:
                      periods: int | None, seq: int, first: int | None = None,
                      ) -> tuple[Stream, PathCursor | None]:
         """Start a private stream at tick ``seq``; return it, and a cursor that produces its
-        ticks ``first`` to ``seq`` on demand (``None`` without ``first``)."""
-        slot, cursor = self.bank.add_resuming(params, seed, seq, seq + 1 if first is None else first)
-        return self._register(slot, params, seed, t0, interval, periods, seq, None), cursor
+        ticks ``first`` to ``seq`` on demand (``None`` without ``first``). The catch-up is
+        done at once: :meth:`open_caught_up` takes one done a piece at a time."""
+        walk = CatchUp(params, seed, seq, seq + 1 if first is None else first)
+        walk.run(seq)
+        return self.open_caught_up(walk, t0, interval, periods), walk.cursor
+
+    def open_caught_up(self, walk: CatchUp, t0: float, interval: float,
+                       periods: int | None) -> Stream:
+        """Start a private stream where a finished catch-up got to. Ticks that fell due while
+        it was computed are produced by the next :meth:`advance`."""
+        slot = self.bank.add_caught_up(walk)
+        return self._register(slot, walk.params, walk.seed, t0, interval, periods, walk.seq,
+                              None)
 
     def _open(self, params: GBMParams, seed: int, t0: float, interval: float,
               periods: int | None, seq: int, tail: int, symbol: str | None = None,

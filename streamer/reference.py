@@ -11,6 +11,7 @@ import sys
 from simulation.market import INTERVAL_MAX, SYMBOL_PATTERN
 from simulation.params import DELTA_MAX, MU_LIMIT, SIGMA_MAX, START_PRICE_MAX
 from streamer.config import CATCHUP_STEPS_PER_OP, ServerConfig
+from streamer.http import MAX_HEAD_BYTES, MAX_HEADERS
 from wire import recovery
 from wire.names import (
     GBM,
@@ -86,11 +87,14 @@ def limits_table() -> str:
          "close 1009, the frame unread"),
         ("operations", f"{_n(_D.ops_burst)} at once, then {_n(_D.max_ops_per_second)} a second "
          "(`--ops-burst`, `--max-ops-per-second`)", "`rate_limited`, the operation not done"),
-        ("resume catch-up", f"one more operation per {_n(CATCHUP_STEPS_PER_OP)} steps computed",
-         "`rate_limited` on `t0`"),
+        ("resume catch-up", f"one more operation per {_n(CATCHUP_STEPS_PER_OP)} steps computed; "
+         f"{_n(CATCHUP_STEPS_PER_OP)} steps per turn of the server's loop",
+         "`rate_limited` on `t0`; the answer waits for the rest"),
         ("flooding", f"{_n(_D.flood_limit)} `rate_limited` replies in a row (`--flood-limit`)",
          "close 1008"),
         ("bytes waiting to be sent", f"{_n(_D.max_send_buffer)} (`--max-send-buffer`)",
+         "conflation and `lagging` (below)"),
+        ("time what was sent may wait unread", f"{_n(_D.max_lag)} s (`--max-lag`)",
          "conflation and `lagging` (below)"),
         ("time conflated", f"{_n(_D.slow_consumer_timeout)} s (`--slow-consumer-timeout`)",
          "close 4008"),
@@ -99,6 +103,15 @@ def limits_table() -> str:
         ("pong after a ping", f"{_n(_D.ping_timeout or 0)} s, pings every "
          f"{_n(_D.ping_interval or 0)} s (`--ping-timeout`, `--ping-interval`)",
          "the connection is closed"),
+        ("an HTTP request head", f"{_n(MAX_HEAD_BYTES)} bytes, {_n(MAX_HEADERS)} header lines, "
+         f"complete within {_n(_D.handshake_timeout)} s (`--handshake-timeout`)",
+         "HTTP 431; HTTP 408"),
+        ("an HTTP response not read", f"{_n(_D.send_timeout)} s without progress "
+         "(`--send-timeout`)", "the connection is cut"),
+        ("`/gbm` replies computed or being sent at once",
+         f"{_n(_D.max_gbm_requests)} (`--max-gbm-requests`)", "HTTP 503"),
+        ("open files (`ulimit -n`)", "what the process may open, less a reserve",
+         "HTTP 503 on new connections"),
         ("a market file's `interval`", f"up to {_n(INTERVAL_MAX)} s", "the server does not start"),
     ]
     head = ["| what | bound (default) | past it |", "|---|---|---|"]

@@ -23,7 +23,7 @@ import re
 import resource
 import time
 import traceback
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from importlib import resources
 from pathlib import PurePosixPath
@@ -116,6 +116,9 @@ class StreamServer:
         self._housekeeping: asyncio.TimerHandle | None = None
         self._pinging: asyncio.TimerHandle | None = None
         self._lagging: set[Session] = set()
+        self._resuming: deque[Connection] = deque()
+        """Connections whose session is busy with a catch-up, served a piece each in turn."""
+        self._resume_turn: asyncio.Handle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed: asyncio.Event | None = None
         self._closing = False
@@ -165,10 +168,11 @@ class StreamServer:
 
     def close(self) -> None:
         """Stop accepting, close every connection with 1001 (going away), stop the timer."""
-        for timer in (self._timer, self._housekeeping, self._pinging):
+        for timer in (self._timer, self._housekeeping, self._pinging, self._resume_turn):
             if timer is not None:
                 timer.cancel()
-        self._timer = self._housekeeping = self._pinging = None
+        self._timer = self._housekeeping = self._pinging = self._resume_turn = None
+        self._resuming.clear()
         self._armed_for = float("-inf")  # never re-armed
         if self.hub is not None and not self._closing:
             self._warn(self._clock())  # what was counted since the last report
@@ -386,6 +390,9 @@ class StreamServer:
             session.receive(message, self._clock())
         else:
             session.receive_binary(message, self._clock())
+        if session.busy:
+            self._resuming.append(connection)
+            self._resume_soon()
         self._flush(session)
         request = session.close_request
         if request is not None and request[0] == CloseCode.POLICY:  # a flood
@@ -393,6 +400,30 @@ class StreamServer:
             connection.close(*request)
         if self._armed_for != float("-inf"):
             self._arm()
+
+    def _resume_soon(self) -> None:
+        if self._resume_turn is None and self._resuming and not self._closing:
+            self._resume_turn = asyncio.get_running_loop().call_soon(self._resume_one)
+
+    def _resume_one(self) -> None:
+        """One piece of one connection's catch-up per turn of the event loop, connections in
+        turn: however many resume from far back, a turn's work stays bounded."""
+        self._resume_turn = None
+        resuming = self._resuming
+        while resuming:
+            connection = resuming.popleft()
+            session = connection.session
+            if session is None or not session.busy or connection.state != OPEN_STATE:
+                continue  # closed meanwhile: its session dropped the catch-up
+            done = session.work()
+            self._flush(session)
+            if done:
+                connection.go_on()
+                self._arm()
+            else:
+                resuming.append(connection)
+            break
+        self._resume_soon()
 
     def writable(self, connection: Connection) -> None:
         """The connection's transport drained below its low-water mark: go on replaying."""
@@ -537,6 +568,7 @@ class StreamServer:
                 "streams": self.hub.streams,
                 "symbols": len(self.hub.symbols),
                 "lagging": len(self._lagging),
+                "catching_up": len(self._resuming),
                 "backlog_bytes": sum(c.backlog for c in connections),
                 "backlog_age": round(max((c.lag(now) for c in connections), default=0.0), 3),
                 "steps": self.hub.ticks_stepped,

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 
-from simulation import GBMParams, ParamError, PathCursor
+from simulation import CatchUp, GBMParams, ParamError, PathCursor
 from simulation.params import pick_seed
 from streamer import schedule
 from streamer.config import CATCHUP_STEPS_PER_OP, ServerConfig
@@ -48,6 +48,15 @@ REPLAY_TICK_BYTES = 80
 class Subscription:
     sub: int
     stream: Stream
+
+
+@dataclass(eq=False, slots=True)
+class _Resume:
+    """A subscribe to a private stream that waits for its catch-up (:meth:`Session.work`)."""
+    cmd: commands.Subscribe
+    walk: CatchUp
+    t0: float
+    interval: float
 
 
 class Session:
@@ -79,6 +88,7 @@ class Session:
         self._replays: deque[Replay] = deque()
         """Replays in the order they are sent (one at a time), produced as room allows."""
         self._replaying: dict[int, Replay] = {}
+        self._resume: _Resume | None = None
 
     @property
     def has_subscribed(self) -> bool:
@@ -89,6 +99,28 @@ class Session:
         """True while the connection reads too slowly: only each subscription's newest tick
         is kept (see :meth:`buffered`)."""
         return self._behind_since is not None
+
+    @property
+    def busy(self) -> bool:
+        """A subscribe waits for the catch-up of its stream: the I/O layer calls :meth:`work`,
+        once a turn of its event loop, until it is done, and hands :meth:`receive` nothing
+        meanwhile (operations are carried out in order)."""
+        return self._resume is not None
+
+    def work(self) -> bool:
+        """Take the next :data:`~streamer.config.CATCHUP_STEPS_PER_OP` steps of the pending
+        catch-up; once it is done, answer its subscribe. True when nothing is pending."""
+        resume = self._resume
+        if resume is None:
+            return True
+        if not resume.walk.run(CATCHUP_STEPS_PER_OP):
+            return False
+        self._resume = None
+        try:
+            self._attach(resume.cmd, *self._start_private(resume))
+        except CommandError as exc:
+            self.reject(exc)
+        return True
 
     # --- input --------------------------------------------------------------------------------
 
@@ -156,6 +188,7 @@ class Session:
         self._ended.clear()
         self._replays.clear()
         self._replaying.clear()
+        self._resume = None
 
     # --- the hub's side -----------------------------------------------------------------------
 
@@ -343,9 +376,14 @@ class Session:
         if conflict is not None and spec.symbol is not None:
             raise CommandError.invalid(conflict.field, conflict.message, cmd.id)
         if spec.symbol is not None:
-            stream, seq, first, cursor = self._open_symbol(cmd)
-        else:
-            stream, seq, first, cursor = self._open_private(cmd, now)
+            self._attach(cmd, *self._open_symbol(cmd))
+        else:  # its catch-up is done a piece per turn, this one the first
+            self._resume = self._open_private(cmd, now)
+            self.work()
+
+    def _attach(self, cmd: commands.Subscribe, stream: Stream, seq: int, first: int,
+                cursor: PathCursor | None) -> None:
+        """Subscribe to ``stream`` at ``seq``, replaying from ``first``."""
         sub = self._next_sub
         self._next_sub += 1
         self.subs[sub] = Subscription(sub, stream)
@@ -393,8 +431,7 @@ class Session:
         seq = self.hub.current(stream)[0]
         return stream, seq, self._first(cmd, seq), None
 
-    def _open_private(self, cmd: commands.Subscribe, now: float,
-                      ) -> tuple[Stream, int, int, PathCursor | None]:
+    def _open_private(self, cmd: commands.Subscribe, now: float) -> _Resume:
         config = self.config
         spec = cmd.spec
         given = {"startPrice": spec.start_price, "mu": spec.mu, "sigma": spec.sigma,
@@ -441,15 +478,18 @@ class Session:
                                f"computing {seq} steps; the limit is {config.max_catchup}", "t0",
                                cmd.id)
         self._charge(cmd, seq, now)
-        first = self._first(cmd, seq)
-        stream, cursor = self.hub.open_private(params, seed, t0, interval, spec.periods, seq,
-                                               first)
-        if not math.isfinite(self.hub.current(stream)[1]):  # once infinite, a price stays so
-            self.hub.close_private(stream)
+        return _Resume(cmd, CatchUp(params, seed, seq, self._first(cmd, seq)), t0, interval)
+
+    def _start_private(self, resume: _Resume) -> tuple[Stream, int, int, PathCursor | None]:
+        """The stream a finished catch-up reached (ticks due meanwhile follow at once)."""
+        walk = resume.walk
+        if not math.isfinite(walk.price):  # once infinite, a price stays so
             raise CommandError.invalid("t0", f"this stream's price leaves double precision "
-                                       f"before its current seq {seq}: it ended; lower mu, "
-                                       "sigma or delta", cmd.id)
-        return stream, seq, first, cursor
+                                       f"before its current seq {walk.seq}: it ended; lower mu, "
+                                       "sigma or delta", resume.cmd.id)
+        stream = self.hub.open_caught_up(walk, resume.t0, resume.interval,
+                                         resume.cmd.spec.periods)
+        return stream, walk.seq, walk.first, walk.cursor
 
     def _first(self, cmd: commands.Subscribe, seq: int) -> int:
         """The first tick to replay before live ticks (``seq + 1`` when there is none)."""

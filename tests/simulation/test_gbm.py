@@ -10,15 +10,18 @@ to catch and checks, before looking at the sample, that each bug's value lies mo
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import warnings
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 import simulation.gbm
-from simulation.gbm import generator, path, step_factors
+from simulation.gbm import CatchUp, generator, path, step_factors
 from simulation.params import GBMParams
 
 #: Standard errors an estimate may stray from its expectation.
@@ -357,3 +360,40 @@ def test_the_chunk_size_changes_no_price(monkeypatch: pytest.MonkeyPatch) -> Non
     monkeypatch.setattr(simulation.gbm, "PATH_CHUNK", 7)
 
     assert np.array_equal(path(PARAMS, 9, 1000), whole)
+
+
+# --- a walk done in pieces ------------------------------------------------------------------
+
+
+@given(seq=st.integers(0, 400), first_back=st.integers(0, 401),
+       pieces=st.lists(st.integers(1, 150), min_size=1, max_size=30))
+@settings(max_examples=200, deadline=None)
+def test_a_catch_up_split_anyhow_reaches_the_paths_price_and_its_cursor_makes_the_stretch(
+        seq: int, first_back: int, pieces: list[int]) -> None:
+    first = max(seq + 1 - first_back, 0)
+    params = GBMParams(70.0, 0.05, 0.3, 1.0)
+    expected = path(params, 11, seq + 1)
+    walk = CatchUp(params, 11, seq, first)
+    for steps in itertools.cycle(pieces):
+        if walk.run(steps):
+            break
+        assert walk.price == expected[walk.done]
+    assert (walk.done, walk.price) == (seq, expected[seq])
+    if first > seq:
+        assert walk.cursor is None
+    else:
+        assert walk.cursor is not None
+        assert walk.cursor.take(seq + 1 - first).tolist() == expected[first:].tolist()
+
+
+def test_a_catch_up_keeps_to_the_steps_it_is_given() -> None:
+    walk = CatchUp(GBMParams(70.0, 0.05, 0.3, 1.0), 3, 1000, 400)
+    assert not walk.run(250) and walk.done == 250
+    assert not walk.run(250) and walk.done == 500  # across the cursor's step, 399
+    assert walk.run(10_000) and walk.done == 1000
+
+
+@pytest.mark.parametrize(("seq", "first"), [(-1, 0), (5, 7), (5, -1)])
+def test_a_catch_up_to_an_impossible_step_is_refused(seq: int, first: int) -> None:
+    with pytest.raises(ValueError, match="must be"):
+        CatchUp(GBMParams(70.0, 0.05, 0.3, 1.0), 3, seq, first)

@@ -17,8 +17,10 @@ from contextlib import asynccontextmanager
 import orjson
 from websockets.asyncio.client import ClientConnection, connect
 
+from simulation import CatchUp, GBMParams
 from tests.conftest import ServerProcess, timeout, wait_for
 from wire.frames import client_frame
+from wire.names import STREAM_DEFAULTS
 
 
 def get(port: int, path: str) -> tuple[int, bytes, float]:
@@ -121,6 +123,50 @@ async def test_the_budget_refuses_what_would_exceed_it_and_names_it(server_proce
     assert [replies[i]["type"] for i in range(3)] == ["subscribed", "subscribed", "error"]
     assert replies[2]["code"] == "limit_exceeded"
     assert "past its budget of 2500 a second" in replies[2]["message"]
+
+
+# --- resumes from far back: millions of steps of catch-up each ---------------------------------
+
+
+async def resume_far_back(url: str, count: int, steps: int) -> list[dict[str, Any]]:
+    """``count`` private streams resumed ``steps`` steps after their t0, sent at once; the
+    ``subscribed`` events (or errors) that answer them."""
+    t0 = time.time() - steps  # a 1 s interval: seq is about ``steps``
+    async with connect(url) as ws:
+        for seed in range(count):
+            await ws.send(orjson.dumps({"op": "subscribe", "id": seed, "seed": seed,
+                                        "interval": 1.0, "t0": t0}), text=True)
+        answers: list[dict[str, Any]] = []
+        while len(answers) < count:
+            frame = await wait_for(ws.recv(), 60)
+            answers += [event for event in orjson.loads(frame) if "id" in event]
+    return answers
+
+
+async def test_resumes_from_far_back_are_computed_a_piece_at_a_time_and_delay_no_one(
+        server_process):
+    proc: ServerProcess = server_process().start()
+    steps = 9_000_000  # each about 0.2 s of stepping on this machine
+    async with Control(proc.url).running() as control:
+        await wait_for(until_ticking(control))
+        attack = asyncio.gather(*(resume_far_back(proc.url, 4, steps) for _ in range(4)))
+        latencies = await healthz_latencies(proc.port, seconds=1.5, every=0.1)
+        answers = [event for answered in await wait_for(attack, 120) for event in answered]
+    assert [event["type"] for event in answers] == ["subscribed"] * 16, answers[:3]
+    assert all(steps <= event["seq"] <= steps + 200 for event in answers), answers[:3]
+    first = min(answers, key=lambda event: event["seq"])
+    d = STREAM_DEFAULTS
+    params = GBMParams(d["startPrice"], d["mu"], d["sigma"], d["delta"])
+    walk = CatchUp(params, first["id"], first["seq"], first["seq"] + 1)
+    walk.run(first["seq"])
+    assert first["price"] == walk.price  # the price computed in pieces is the path's
+    assert max(latencies) < 0.25, latencies
+    assert control.ticks > 50 and control.worst < 0.25, (control.ticks, control.worst)
+
+
+async def until_ticking(control: Control) -> None:
+    while not control.ticks:
+        await asyncio.sleep(0.01)
 
 
 # --- replay amplification: replays that nobody reads --------------------------------------------

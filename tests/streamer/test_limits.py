@@ -147,3 +147,18 @@ async def test_resuming_far_back_costs_operations_in_proportion(server):
         events = await replies(ws, 1)
     assert (events[0]["code"], events[0]["field"], events[0]["id"]) == ("rate_limited", "t0", 7)
     assert "costs 10 operations of the rate limit" in events[0]["message"]
+
+
+async def test_operations_after_a_far_resume_wait_for_its_answer_and_others_are_served(server):
+    t0 = time.time() - 6000.0  # 6,000,000 steps back at 1 ms: computed a piece per turn
+    async with connect(ws_url(server)) as ws, connect(ws_url(server)) as other:
+        await ws.send(orjson.dumps({"op": "subscribe", "id": 1, "interval": 0.001, "seed": 1,
+                                    "t0": t0}).decode())
+        await ws.send('{"op": "ping", "id": 2}')
+        await other.send('{"op": "ping", "id": "meanwhile"}')
+        assert (await replies(other, 1))[0]["id"] == "meanwhile"
+        assert server.hub.private_streams == 0  # answered while the catch-up went on
+        assert server.health()["catching_up"] == 1
+        events = await replies(ws, 2)
+    assert [(e["type"], e["id"]) for e in events] == [("subscribed", 1), ("pong", 2)]
+    assert events[0]["seq"] >= 6_000_000

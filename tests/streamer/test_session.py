@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 from simulation import GBMParams, path
 from streamer import schedule
-from streamer.config import ServerConfig
+from streamer.config import CATCHUP_STEPS_PER_OP, ServerConfig
 from streamer.hub import Hub
 from streamer.session import Session
 from tests.conftest import small_market, spec_of
@@ -296,6 +296,50 @@ def test_a_t0_needing_more_catch_up_than_max_catchup_gets_limit_exceeded(hub, co
                               "t0": t0})) == {
         "type": "error", "id": 5, "code": "limit_exceeded", "field": "t0",
         "message": f"resuming from t0 {t0!r} means computing 1000 steps; the limit is 100"}
+
+
+def busy(session: Session) -> bool:
+    """``session.busy``, read afresh (mypy would keep what an earlier assert narrowed it to)."""
+    return session.busy
+
+
+def test_a_far_resume_is_computed_a_piece_per_work_call_then_answered_with_the_paths_price(
+        hub, config):
+    client = Client(hub, config)
+    seq = 2 * CATCHUP_STEPS_PER_OP + 5
+    assert client.send({"op": "subscribe", "id": 6, "seed": 3, "interval": 0.001,
+                        "t0": NOW - seq / 1000, "fromSeq": seq - 2}) == []
+    session = client.session
+    assert busy(session) and not session.subs
+    assert session.work() is False and client.frame() == []  # 2 of the 3 pieces
+    assert session.work() is True and not busy(session)
+    events = client.frame()
+    expected = path(DEFAULT, 3, seq + 1)
+    assert events[0]["type"] == "subscribed" and events[0]["seq"] == seq
+    assert events[0]["price"] == expected[seq]
+    assert [e["price"] for e in events[1:]] == expected[seq - 2:].tolist()  # the replay
+    assert session.work() is True  # nothing pending: nothing done
+
+
+def test_a_session_closed_during_a_catch_up_drops_it(hub, config):
+    client = Client(hub, config)
+    client.send({"op": "subscribe", "seed": 3, "t0": NOW - 3 * CATCHUP_STEPS_PER_OP})
+    assert busy(client.session)
+    client.session.close()
+    assert not busy(client.session) and client.session.work() is True
+    assert hub.private_streams == 0 and client.frame() == []
+
+
+def test_a_far_resume_whose_price_overflows_is_invalid_params_once_computed(hub, config):
+    client = Client(hub, config)
+    assert client.send({"op": "subscribe", "id": 7, "seed": 1, "interval": 1.0, "mu": 10.0,
+                        "startPrice": 1e9, "sigma": 0.0, "delta": 2520.0,
+                        "t0": NOW - 2 * CATCHUP_STEPS_PER_OP}) == []
+    while not client.session.work():
+        pass
+    got = error(client.frame())
+    assert (got["id"], got["code"], got["field"]) == (7, "invalid_params", "t0")
+    assert hub.private_streams == 0
 
 
 # --- ids ----------------------------------------------------------------------------------------
