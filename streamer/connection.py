@@ -32,6 +32,7 @@ from websockets.server import ServerProtocol
 
 from streamer import http
 from streamer.session import Session
+from wire.frames import OP_PING, header
 from wire.names import CloseCode
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ library_logger = logging.getLogger("streamer.websockets")
 PROBE_EVERY = 0.5
 #: Pings that may wait for their pongs at once (a slow reader gets one every so often).
 MAX_PINGS = 16
+_PING_HEAD = header(OP_PING, 8)
 #: Client messages queued for the session before the connection stops reading (backpressure).
 MAX_QUEUED_MESSAGES = 64
 #: Transport buffer bounds (bytes): above ``HIGH`` writes pause; below ``LOW`` they resume.
@@ -100,12 +102,13 @@ class Connection(asyncio.Protocol):
         self._unread_since: float | None = None
         """When the oldest frame the client may not have read yet was written."""
         self._probe_every = server.config.max_lag * PROBE_EVERY
+        self._max_lag = server.config.max_lag
+        self.behind = False
+        """At the last write, what was sent had waited unread for more than ``max_lag``."""
         self.last_ping = self.opened
         self.bytes_since_ping = 0
         self.round_trip = 0.0
         """How long the last answered ping took to come back (s)."""
-        self.frames_sent = 0
-        self.bytes_sent = 0
 
     # --- asyncio callbacks --------------------------------------------------------------------
 
@@ -374,8 +377,6 @@ class Connection(asyncio.Protocol):
         if (self.state != OPEN_STATE or transport is None or transport.is_closing()
                 or self.protocol is None or self.protocol.state is not OPEN):
             return
-        self.frames_sent += 1
-        self.bytes_sent += len(wire)
         now = time.monotonic()
         if not self.bytes_since_ping:  # the first frame since the last ping
             if self._unread_since is None:
@@ -384,31 +385,32 @@ class Connection(asyncio.Protocol):
                 self._pings[-1][2] = now
             self.drained = False
         self.bytes_since_ping += len(wire)
-        if now - self.last_ping >= self._probe_every and self._send_ping(now):
-            wire += b"".join(self.protocol.data_to_send())  # one write for both
+        since = self._unread_since
+        self.behind = since is not None and now - since > self._max_lag
+        if now - self.last_ping >= self._probe_every:
+            wire += self._next_ping(now)  # one write for both
         transport.write(wire)
 
     def ping(self, now: float) -> None:
         """Send a ping. It queues behind everything written before it, so its pong says the
         client has read all that (:meth:`lag`). Up to ``MAX_PINGS`` may be outstanding."""
-        if self._send_ping(now):
-            self._send_protocol_data()
+        ping = self._next_ping(now)
+        if ping and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(ping)
 
-    def _send_ping(self, now: float) -> bool:
-        """Queue a ping in the protocol (the caller writes it)."""
+    def _next_ping(self, now: float) -> bytes:
+        """The bytes of the next ping, for the caller to write (``b""`` when none may go).
+        Built here like the data frames: the protocol object plays no part in sending a ping,
+        only in reading its pong."""
         if (self.protocol is None or self.state != OPEN_STATE
-                or len(self._pings) >= MAX_PINGS):
-            return False
+                or self.protocol.state is not OPEN or len(self._pings) >= MAX_PINGS):
+            return b""
         number = self._pinged + 1
-        try:
-            self.protocol.send_ping(number.to_bytes(8, "big"))
-        except InvalidState:
-            return False
         self._pinged = number
         self._pings.append([number, now, None, self._unread_since is None and not self._pings])
         self.last_ping = now
         self.bytes_since_ping = 0
-        return True
+        return _PING_HEAD + number.to_bytes(8, "big")
 
     def _pong(self, data: bytes | bytearray | memoryview) -> None:
         """A pong answers its ping and every earlier one (RFC 6455, 5.5.3); one that answers

@@ -12,6 +12,7 @@ from simulation.market import INTERVAL_MAX, SYMBOL_PATTERN
 from simulation.params import DELTA_MAX, MU_LIMIT, SIGMA_MAX, START_PRICE_MAX
 from streamer.config import CATCHUP_STEPS_PER_OP, ServerConfig
 from streamer.http import MAX_HEAD_BYTES, MAX_HEADERS
+from streamer.session import HOLD_AT_MOST
 from wire import recovery
 from wire.names import (
     GBM,
@@ -93,7 +94,8 @@ def limits_table() -> str:
         ("flooding", f"{_n(_D.flood_limit)} `rate_limited` replies in a row (`--flood-limit`)",
          "close 1008"),
         ("bytes waiting to be sent", f"{_n(_D.max_send_buffer)} (`--max-send-buffer`)",
-         "conflation and `lagging` (below)"),
+         f"conflation and `lagging` (below); conflated, close 4008 past {HOLD_AT_MOST} times "
+         "that (replies are never dropped)"),
         ("time what was sent may wait unread", f"{_n(_D.max_lag)} s (`--max-lag`)",
          "conflation and `lagging` (below)"),
         ("time conflated", f"{_n(_D.slow_consumer_timeout)} s (`--slow-consumer-timeout`)",

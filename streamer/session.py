@@ -13,7 +13,9 @@ behind the data, so a backlog in the kernel or in the client's own buffers count
 the session keeps only the newest tick of each subscription; once the backlog is down to a
 quarter of both bounds it sends, per subscription, ``lagging`` (with the exact number
 skipped), the newest tick and any ``end``; a reader that stays behind for
-``slow_consumer_timeout`` gets a close request with code 4008.
+``slow_consumer_timeout`` gets a close request with code 4008, and so does a conflating one
+for which more than ``HOLD_AT_MOST * max_send_buffer`` bytes wait (the replies to its
+operations: they are never dropped).
 """
 
 from __future__ import annotations
@@ -38,6 +40,13 @@ from wire.names import STREAM_DEFAULTS, CloseCode, ErrorCode
 from wire.pacing import TokenBucket
 from wire.values import check_seed, show
 
+
+#: Conflation bounds the ticks that wait for a connection, not the replies to its operations,
+#: which are never dropped: a conflating client that goes on sending operations and reads
+#: nothing is closed (4008) once this many times ``max_send_buffer`` bytes wait, instead of
+#: being buffered without end. (One big frame of ticks, after the event loop was held up, only
+#: starts conflation.)
+HOLD_AT_MOST = 2
 
 #: Replay ticks made at once when there is no limit, and the size of one (bytes, for ``room``).
 REPLAY_CHUNK = 10_000
@@ -302,6 +311,14 @@ class Session:
             return
         config = self.config
         since = self._behind_since
+        if since is not None and size > HOLD_AT_MOST * config.max_send_buffer:
+            # conflating, so what still grows is replies, which are never dropped
+            self._behind_since = None
+            self.close_request = (CloseCode.SLOW_CONSUMER, f"slow consumer: {size} bytes unread, "
+                                  f"over {HOLD_AT_MOST} times the {config.max_send_buffer} "
+                                  "allowed")
+            self.close()
+            return
         if since is None:
             if size > config.max_send_buffer or lag > config.max_lag:
                 self._behind_since = now

@@ -217,6 +217,41 @@ async def test_replays_nobody_reads_cost_no_memory_and_delay_nobody(server_proce
     assert status == 200 and orjson.loads(body)["subscriptions"] >= 400  # held, and replaying
 
 
+async def test_replies_nobody_reads_are_bounded_then_the_connection_is_closed(server_process):
+    proc: ServerProcess = server_process().start()
+    assert proc.proc is not None
+    await asyncio.sleep(0.5)
+    base = rss_mb(proc.proc.pid)
+    socks = [mute_socket(proc.port) for _ in range(4)]
+    subscribes = b"".join(client_frame(b'{"op": "subscribe", "symbol": "BOLT"}')
+                          for _ in range(500))
+    lists = b"".join(client_frame(b'{"op": "list"}') for _ in range(10))  # each about 60 KB
+    try:
+        async with Control(proc.url).running() as control:
+            for sock in socks:
+                await asyncio.to_thread(sock.sendall, subscribes)
+            peak = base
+            for _ in range(30):  # 300 lists each, at the rate limit: about 18 MB unread each
+                for sock in socks:
+                    with contextlib.suppress(OSError):  # closed by the server: the point
+                        sock.send(lists)
+                await asyncio.sleep(0.1)
+                peak = max(peak, rss_mb(proc.proc.pid))
+
+            async def only_control_left() -> None:
+                while orjson.loads((await asyncio.to_thread(get, proc.port, "/healthz"))[1])[
+                        "connections"] > 1:
+                    await asyncio.sleep(0.1)
+            await wait_for(only_control_left(), 10)
+        _, metrics, _ = await asyncio.to_thread(get, proc.port, "/metrics")
+    finally:
+        for sock in socks:
+            sock.close()
+    assert peak - base < 40, (base, peak)
+    assert b'streamer_closes_total{code="4008"} 4.0' in metrics
+    assert control.ticks > 50 and control.worst < 0.25, (control.ticks, control.worst)
+
+
 # --- /gbm: big batch replies nobody reads, and one read slowly ----------------------------------
 
 GBM = "/gbm?startPrice=70&mu=0.05&sigma=0.3&delta=0.001&seed=1&periods="

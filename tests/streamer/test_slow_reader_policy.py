@@ -18,7 +18,7 @@ import pytest
 from streamer import schedule
 from streamer.config import ServerConfig
 from streamer.hub import Hub
-from streamer.session import Session
+from streamer.session import HOLD_AT_MOST, Session
 from tests.conftest import small_market
 from tests.streamer.drive import new_session, sent
 from wire.names import CloseCode
@@ -153,6 +153,19 @@ def test_a_reader_behind_for_longer_than_the_timeout_is_asked_to_close_with_4008
     session.buffered(CONFIG.max_send_buffer + 1, NOW + CONFIG.slow_consumer_timeout + 0.1)
     assert close_request(session) == (CloseCode.SLOW_CONSUMER, "slow consumer: behind for over 5s")
     assert session.subs == {} and hub.subscriptions == 0 and hub.streams == 3  # the symbols
+
+
+def test_replies_piling_up_past_twice_the_bound_while_conflating_get_4008_at_once(hub):
+    session = new_session(hub, CONFIG, NOW)
+    subscribe(session, hub)
+    session.buffered(HOLD_AT_MOST * CONFIG.max_send_buffer + 1, NOW)  # one big frame of ticks
+    assert conflating(session) and session.close_request is None  # conflates, not closed
+    session.buffered(HOLD_AT_MOST * CONFIG.max_send_buffer, NOW + 0.1)
+    assert session.close_request is None
+    session.buffered(HOLD_AT_MOST * CONFIG.max_send_buffer + 1, NOW + 0.2)  # still growing
+    assert close_request(session) == (
+        CloseCode.SLOW_CONSUMER, "slow consumer: 2001 bytes unread, over 2 times the 1000 allowed")
+    assert session.subs == {} and hub.subscriptions == 0
 
 
 def test_after_a_close_request_the_session_takes_no_more_input(hub):
