@@ -367,6 +367,8 @@ class Connection(asyncio.Protocol):
         elif self._reading_paused and self.transport is not None:
             self.transport.resume_reading()
             self._reading_paused = False
+            if self._unread_since is not None:  # the pongs that waited are still to be read:
+                self._unread_since = time.monotonic()  # lag counts from now on
 
     # --- sending ------------------------------------------------------------------------------
 
@@ -386,7 +388,8 @@ class Connection(asyncio.Protocol):
             self.drained = False
         self.bytes_since_ping += len(wire)
         since = self._unread_since
-        self.behind = since is not None and now - since > self._max_lag
+        self.behind = (since is not None and now - since > self._max_lag
+                       and not self._reading_paused)
         if now - self.last_ping >= self._probe_every:
             wire += self._next_ping(now)  # one write for both
         transport.write(wire)
@@ -431,9 +434,11 @@ class Connection(asyncio.Protocol):
     def lag(self, now: float) -> float:
         """How long the oldest frame the client may not have read yet has waited (0 when
         every frame was followed by an answered ping). Frames read but not answered for yet
-        count: the figure errs by at most the time between two pings, on the side of lag."""
+        count: the figure errs by at most the time between two pings, on the side of lag.
+        While this side does not read the connection (its operations wait to be carried out),
+        the pongs wait too, so nothing is known and 0 is returned: the bound in bytes holds."""
         since = self._unread_since
-        return now - since if since is not None else 0.0
+        return now - since if since is not None and not self._reading_paused else 0.0
 
     def ping_age(self, now: float) -> float:
         """How long the oldest ping not answered has waited (0 when none waits)."""

@@ -118,3 +118,29 @@ async def test_a_paused_reader_is_closed_with_4008_and_costs_no_memory_meanwhile
                 await wait_for(ws.recv())
         codes.append(ws.close_code)
     assert codes.count(4008) >= 18, codes  # a cut connection may lose its close frame
+
+
+async def test_readers_whose_operations_wait_to_be_carried_out_are_not_taken_for_slow(
+        server_process):
+    """While a connection's operations wait (its reading paused, 64 queued), its pongs wait
+    behind them: that is the server behind, not the reader, and must not conflate it."""
+    proc: ServerProcess = server_process("--max-lag", "0.2").start()
+    busy = b"".join(orjson.dumps({"op": "subscribe", "symbol": "ACME", "id": i}) + b"\n"
+                    for i in range(500)).split(b"\n")[:-1]
+
+    async def reader() -> list[dict[str, Any]]:
+        async with connect(proc.url, compression=None, max_queue=None) as ws:
+            await ws.send('{"op": "subscribe", "interval": 0.005, "seed": 1}')
+            for text in busy:  # all at once: the server takes one a turn
+                await ws.send(text.decode())
+            answered, lagging = 0, []
+            while answered < len(busy):
+                for event in orjson.loads(await wait_for(ws.recv(), 20)):
+                    answered += event.get("id") is not None
+                    if event["type"] == "lagging":
+                        lagging.append(event)
+            return lagging
+
+    lagging = await wait_for(asyncio.gather(*(reader() for _ in range(40))), 60)
+    assert [len(each) for each in lagging] == [0] * 40
+    assert (await asyncio.to_thread(health, proc.port))["ticks_conflated"] == 0
