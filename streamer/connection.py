@@ -104,6 +104,8 @@ class Connection(asyncio.Protocol):
         self._probe_every = server.config.max_lag * PROBE_EVERY
         self._max_lag = server.config.max_lag
         self.behind = False
+        self._resumed_at = 0.0
+        """When this side last resumed reading the connection (lag is not counted before)."""
         """At the last write, what was sent had waited unread for more than ``max_lag``."""
         self.last_ping = self.opened
         self.bytes_since_ping = 0
@@ -367,8 +369,9 @@ class Connection(asyncio.Protocol):
         elif self._reading_paused and self.transport is not None:
             self.transport.resume_reading()
             self._reading_paused = False
-            if self._unread_since is not None:  # the pongs that waited are still to be read:
-                self._unread_since = time.monotonic()  # lag counts from now on
+            self._resumed_at = time.monotonic()  # the pongs that waited are still to be read:
+            if self._unread_since is not None:  # lag counts from now on
+                self._unread_since = self._resumed_at
 
     # --- sending ------------------------------------------------------------------------------
 
@@ -426,6 +429,8 @@ class Connection(asyncio.Protocol):
             return
         while pings and pings[0][0] <= number:
             _, sent, after, quiet = pings.popleft()
+        if after is not None and after < self._resumed_at:  # written before reading resumed
+            after = self._resumed_at
         self._unread_since = after  # what was written after that ping may be unread
         self.drained = quiet and after is None
         self.round_trip = time.monotonic() - sent
