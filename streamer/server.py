@@ -393,6 +393,11 @@ class StreamServer:
         """One message of an open connection, for its session."""
         session = connection.session
         assert session is not None
+        if self._timer is not None and self._armed_for <= self._clock():
+            # ticks before operations: one turn carries out an operation of every connection
+            # that has one (a thousand subscribes, say), and the timer would wait behind them
+            self._timer.cancel()
+            self._on_timer()
         if isinstance(message, str):
             session.receive(message, self._clock())
         else:
