@@ -369,9 +369,7 @@ class Connection(asyncio.Protocol):
         elif self._reading_paused and self.transport is not None:
             self.transport.resume_reading()
             self._reading_paused = False
-            self._resumed_at = time.monotonic()  # the pongs that waited are still to be read:
-            if self._unread_since is not None:  # lag counts from now on
-                self._unread_since = self._resumed_at
+            self._resumed_at = time.monotonic()  # the pongs that waited are still to be read
 
     # --- sending ------------------------------------------------------------------------------
 
@@ -390,9 +388,7 @@ class Connection(asyncio.Protocol):
                 self._pings[-1][2] = now
             self.drained = False
         self.bytes_since_ping += len(wire)
-        since = self._unread_since
-        self.behind = (since is not None and now - since > self._max_lag
-                       and not self._reading_paused)
+        self.behind = self.lag(now) > self._max_lag
         if now - self.last_ping >= self._probe_every:
             wire += self._next_ping(now)  # one write for both
         transport.write(wire)
@@ -429,8 +425,6 @@ class Connection(asyncio.Protocol):
             return
         while pings and pings[0][0] <= number:
             _, sent, after, quiet = pings.popleft()
-        if after is not None and after < self._resumed_at:  # written before reading resumed
-            after = self._resumed_at
         self._unread_since = after  # what was written after that ping may be unread
         self.drained = quiet and after is None
         self.round_trip = time.monotonic() - sent
@@ -441,9 +435,13 @@ class Connection(asyncio.Protocol):
         every frame was followed by an answered ping). Frames read but not answered for yet
         count: the figure errs by at most the time between two pings, on the side of lag.
         While this side does not read the connection (its operations wait to be carried out),
-        the pongs wait too, so nothing is known and 0 is returned: the bound in bytes holds."""
+        the pongs wait too, so nothing is known: 0 while reading is paused, and after it
+        resumes, lag counts from then.
+        """
         since = self._unread_since
-        return now - since if since is not None and not self._reading_paused else 0.0
+        if since is None or self._reading_paused:
+            return 0.0
+        return now - max(since, self._resumed_at)
 
     def ping_age(self, now: float) -> float:
         """How long the oldest ping not answered has waited (0 when none waits)."""

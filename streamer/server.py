@@ -243,15 +243,13 @@ class StreamServer:
         if connection is None:
             session.data_to_send(frames, 0)
             return
-        transport = connection.transport
-        backlog = transport.get_write_buffer_size() if transport is not None else 0
+        backlog = connection.backlog
         wire = session.data_to_send(frames, max(0, WRITE_HIGH - backlog))
         if wire:
             connection.write(wire)
             self.io.frames += 1
             self.io.bytes += len(wire)
-            if transport is not None:
-                backlog = transport.get_write_buffer_size()
+            backlog = connection.backlog
         # Past a bound (in bytes, or in time at the last write), or conflating: the policy
         # decides; otherwise there is nothing for it to do.
         if backlog > self.config.max_send_buffer or session.conflating or connection.behind:

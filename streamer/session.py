@@ -26,7 +26,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-
 from simulation import CatchUp, GBMParams, ParamError, PathCursor
 from simulation.params import pick_seed
 from streamer import schedule

@@ -177,12 +177,15 @@ def rss_mb(pid: int) -> float:
         return int(status.read().split("VmRSS:")[1].split()[0]) / 1024
 
 
+UPGRADE = (b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+           b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+
+
 def mute_socket(port: int) -> socket.socket:
     """An upgraded connection that will never read a byte."""
     sock = socket.create_connection(("127.0.0.1", port))
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.sendall(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
+    sock.sendall(UPGRADE)
     return sock
 
 
@@ -341,10 +344,6 @@ async def test_a_gbm_reply_read_slowly_arrives_whole_and_one_not_read_is_cut(ser
 
 
 # --- the open-files limit -----------------------------------------------------------------------
-
-UPGRADE = (b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-           b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n")
-
 
 def upgrade(port: int) -> tuple[socket.socket, int]:
     """A WebSocket upgrade by hand: the socket, and the status it got (0: none, the server hung
