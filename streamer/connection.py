@@ -30,7 +30,7 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import CLOSED, OPEN
 from websockets.server import ServerProtocol
 
-from streamer import http
+from streamer import http, sse
 from streamer.session import Session
 from wire.frames import OP_PING, header
 from wire.names import CloseCode
@@ -58,6 +58,10 @@ _OUTQ: int | None = getattr(termios, "TIOCOUTQ", None)  # the same request as SI
 _TCP_NOTSENT_LOWAT = getattr(socket, "TCP_NOTSENT_LOWAT", 25)  # Linux
 
 HEAD, HTTP, OPEN_STATE, CLOSING, DONE = "head", "http", "open", "closing", "done"
+#: An ``/sse`` request whose subscribe is not answered yet (nothing sent), then its stream.
+SSE_PENDING, SSE = "sse-pending", "sse"
+#: The states in which a session's events are written.
+STREAMING = frozenset({OPEN_STATE, SSE})
 
 
 class Connection(asyncio.Protocol):
@@ -180,7 +184,7 @@ class Connection(asyncio.Protocol):
         self.pumping = False
         if self.state == HTTP:
             self._send_response()
-        elif self.session is not None and self.state == OPEN_STATE:
+        elif self.session is not None and self.state in STREAMING:
             self.server.writable(self)
 
     # --- the head -----------------------------------------------------------------------------
@@ -267,6 +271,29 @@ class Connection(asyncio.Protocol):
             else:
                 self._watch_progress(now_pending)
         loop.call_later(self.server.config.send_timeout, check)
+
+    # --- server-sent events -------------------------------------------------------------------
+
+    def start_sse(self, session: Session) -> None:
+        """An ``/sse`` request was read: its session is about to subscribe; nothing is sent
+        until :meth:`stream` (or a refusal, :meth:`respond`)."""
+        self.session = session
+        self.state = SSE_PENDING
+        self.drained = True  # with no pings, only the bytes waiting say a reader is behind
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def stream(self, head: bytes) -> None:
+        """The subscribe was answered: send the response head; the events follow."""
+        self.state = SSE
+        self._write_sse(head)
+
+    def _write_sse(self, data: bytes) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
+            self.last_ping = time.monotonic()  # a keepalive is due only after a quiet while
 
     # --- WebSocket ----------------------------------------------------------------------------
 
@@ -377,8 +404,12 @@ class Connection(asyncio.Protocol):
         """Write frame bytes built by the session (nothing once closing); a ping follows
         every ``max_lag * PROBE_EVERY`` seconds while frames flow."""
         transport = self.transport
-        if (self.state != OPEN_STATE or transport is None or transport.is_closing()
-                or self.protocol is None or self.protocol.state is not OPEN):
+        if self.state != OPEN_STATE:
+            if self.state == SSE:
+                self._write_sse(wire)
+            return
+        if (transport is None or transport.is_closing() or self.protocol is None
+                or self.protocol.state is not OPEN):
             return
         now = time.monotonic()
         if not self.bytes_since_ping:  # the first frame since the last ping
@@ -395,7 +426,11 @@ class Connection(asyncio.Protocol):
 
     def ping(self, now: float) -> None:
         """Send a ping. It queues behind everything written before it, so its pong says the
-        client has read all that (:meth:`lag`). Up to ``MAX_PINGS`` may be outstanding."""
+        client has read all that (:meth:`lag`). Up to ``MAX_PINGS`` may be outstanding. An
+        SSE stream gets a comment instead, a keepalive for the proxies on the way."""
+        if self.state == SSE:
+            self._write_sse(sse.KEEPALIVE)
+            return
         ping = self._next_ping(now)
         if ping and self.transport is not None and not self.transport.is_closing():
             self.transport.write(ping)
@@ -458,6 +493,9 @@ class Connection(asyncio.Protocol):
         if self.state == HEAD:
             self.respond(http.error_response(503, "the server is shutting down"))
             return
+        if self.state in (SSE, SSE_PENDING):
+            self._end_sse(code, reason)
+            return
         if self.protocol is None or self.state != OPEN_STATE:
             return
         self.state = CLOSING
@@ -471,9 +509,20 @@ class Connection(asyncio.Protocol):
         self._send_protocol_data()
         self._cut_after(self.server.close_timeout)
 
+    def _end_sse(self, code: int, reason: str) -> None:
+        """End an SSE stream: a comment says why, then the connection closes once what was
+        written is sent (or is cut after the close timeout). The browser reconnects."""
+        if self.state == SSE:
+            self._write_sse(sse.closing(f"{code} {reason}"))
+        self.state = CLOSING
+        self.close_code, self.close_reason = code, reason
+        if self.transport is not None:
+            self.transport.close()
+        self._cut_after(self.server.close_timeout)
+
     def fail(self, code: int, reason: str) -> None:
         """Close after a failure: 500 to a request not yet answered, else ``code``."""
-        if self.state == HEAD:
+        if self.state in (HEAD, SSE_PENDING):
             self.respond(http.error_response(500, reason))
         else:
             self.close(code, reason)

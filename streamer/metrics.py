@@ -27,6 +27,9 @@ class IOStats:
     """Counters of the I/O layer."""
 
     connections: int = 0
+    """Open connections of both doors (WebSocket and SSE)."""
+    sse: int = 0
+    """Open SSE streams."""
     frames: int = 0
     bytes: int = 0
     closes: Counter[int] = field(default_factory=Counter)
@@ -45,8 +48,10 @@ class ServerCollector:
 
     def collect(self) -> Iterator[Metric]:
         hub, io = self._hub(), self._io
-        yield GaugeMetricFamily("streamer_connections", "Open WebSocket connections.",
-                                value=io.connections)
+        yield GaugeMetricFamily("streamer_connections",
+                                "Open connections (WebSocket and SSE).", value=io.connections)
+        yield GaugeMetricFamily("streamer_sse_streams", "Open server-sent event streams.",
+                                value=io.sse)
         refused = CounterMetricFamily("streamer_connections_refused",
                                       "Upgrades refused, by HTTP status.", labels=["status"])
         for status, n in sorted(io.refused.items()):

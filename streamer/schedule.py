@@ -3,9 +3,10 @@
 Time is data here: every function takes ``now`` instead of reading a clock, so the schedule is
 tested by arithmetic, and the loop that sleeps (in ``server.py``) stays thin.
 
-Instants are rounded to the microsecond. Two streams on the same grid (same interval, ``t0`` a
-multiple of it) then share their instants exactly, so their ticks leave in the same frame;
-without rounding they would differ in the last bit of a double.
+Instants are rounded to the microsecond. Two streams on the same grid (same interval and
+phase, ``t0`` the phase plus a multiple of the interval) then share their instants exactly, so
+their ticks leave in the same frame; without rounding they would differ in the last bit of a
+double.
 """
 
 from __future__ import annotations
@@ -45,7 +46,25 @@ def current_seq(t0: float, interval: float, now: float) -> int:
     return seq
 
 
-def aligned_t0(now: float, interval: float) -> float:
-    """``t0`` of a new stream: the latest multiple of ``interval`` since the epoch, so that
-    streams with the same interval tick at the same instants (and in the same frames)."""
-    return float(round(math.floor(now / interval) * interval, _DECIMALS))
+def aligned_t0(now: float, interval: float, phase: float = 0.0) -> float:
+    """``t0`` of a new stream: the latest instant at or before ``now`` that is ``phase``
+    seconds past a multiple of ``interval`` since the epoch. Streams with the same phase and
+    interval tick at the same instants (and in the same frames); streams of different
+    phases do not fall due together."""
+    return float(round(phase + math.floor((now - phase) / interval) * interval, _DECIMALS))
+
+
+#: The fractional part of the golden ratio: ``n * GOLDEN mod 1`` for n = 1, 2, 3 ... spreads
+#: over [0, 1) as evenly as any sequence can, however many of its first terms are taken.
+GOLDEN = (math.sqrt(5) - 1) / 2
+#: Phases are whole milliseconds: however many connections there are, their private streams
+#: fall due at most a thousand times a second (each timer wakeup has a cost of its own), and
+#: a connection's 10 ms stream shares its instants with those of nine in ten others.
+PHASE_GRID = 1_000
+
+
+def phase(n: int) -> float:
+    """The phase (s, whole ms in [0, 1)) of the ``n``-th connection: each connection's private
+    streams share instants, while those of a thousand connections opened together are spread
+    over the second, about one a millisecond (over the interval, for shorter ones)."""
+    return round((n * GOLDEN) % 1.0 * PHASE_GRID) % PHASE_GRID / PHASE_GRID

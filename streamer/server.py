@@ -24,7 +24,7 @@ import resource
 import time
 import traceback
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from importlib import resources
 from pathlib import PurePosixPath
 from typing import Any
@@ -33,14 +33,14 @@ from urllib.parse import parse_qs, unquote
 import orjson
 
 from simulation import Market, demo_market, load_market
-from streamer import __version__, http
+from streamer import __version__, http, schedule, sse
 from streamer.batch import gbm_reply
 from streamer.config import ServerConfig
-from streamer.connection import OPEN_STATE, WRITE_HIGH, Connection
+from streamer.connection import OPEN_STATE, SSE_PENDING, STREAMING, WRITE_HIGH, Connection
 from streamer.hub import Hub
 from streamer.metrics import IOStats, Metrics
 from streamer.session import Session
-from wire.frames import server_frame
+from wire.errors import CommandError
 from wire.names import CloseCode
 
 logger = logging.getLogger("streamer.server")
@@ -126,6 +126,7 @@ class StreamServer:
         self._reported: Counter[str] = Counter()
         self._started = 0.0
         self._gbm_busy: set[Connection] = set()
+        self._sessions_made = 0
         self._file_budget = 1 << 30
         self.close_timeout = CLOSE_TIMEOUT
         self.io = IOStats()
@@ -225,7 +226,7 @@ class StreamServer:
         try:
             now = self._clock()
             self.metrics.lateness.observe(max(0.0, now - self.hub.next_due()))
-            frames: dict[str, bytes] = {}  # this instant's frames, by their one event
+            frames: dict[Any, dict[str, bytes]] = {}  # this instant's frames, by their one event
             for n, peer in enumerate(self.hub.advance(now), 1):
                 self._flush(peer, frames)  # type: ignore[arg-type]  # the hub's peers are sessions
                 if not n % YIELD_EVERY:
@@ -236,9 +237,16 @@ class StreamServer:
             self.failure = exc
             self.close()
 
-    def _flush(self, session: Session, frames: dict[str, bytes] | None = None) -> None:
+    def _flush(self, session: Session,
+               caches: dict[Any, dict[str, bytes]] | None = None) -> None:
         """Write what the session has to send (and as much of its replays as the transport
-        has room for), then tell it the transport's backlog."""
+        has room for), then tell it the transport's backlog. ``caches`` holds one instant's
+        frames of a single event, built once for every session of the same framing."""
+        frames = None
+        if caches is not None:
+            frames = caches.get(session.frame)
+            if frames is None:
+                frames = caches[session.frame] = {}
         connection = self._connections.get(session)
         if connection is None:
             session.data_to_send(frames, 0)
@@ -271,7 +279,7 @@ class StreamServer:
         waited unread; the session decides whether it conflates (then it is checked again
         every ``HOUSEKEEPING_INTERVAL`` and at each pong) or is dropped."""
         closing = session.close_request is not None
-        if closing or connection.state != OPEN_STATE:
+        if closing or connection.state not in STREAMING:
             return
         was = session.conflating
         now = time.monotonic()
@@ -289,7 +297,8 @@ class StreamServer:
         """A lagging session caught up? Then its conflated ticks go out behind ``lagging``."""
         self._backlog(session, connection)
         if session.conflating:
-            if not connection.pinging:  # its answer says whether the client drained
+            if not connection.pinging and connection.protocol is not None:
+                # its answer says whether the client drained (SSE has no pings: bytes say)
                 connection.ping(time.monotonic())
         else:
             self._lagging.discard(session)
@@ -379,6 +388,12 @@ class StreamServer:
             session.close()
             self._lagging.discard(session)
             self.io.connections -= 1
+            if connection.protocol is None:  # an SSE stream: no closing handshake to count
+                self.io.sse -= 1
+                logger.info("SSE stream %s ended after %.1fs", connection.peer,
+                            time.monotonic() - connection.opened)
+                self._check_closed()
+                return
             code = connection.close_code
             if code is None:
                 code = int(CloseCode.ABNORMAL)
@@ -423,10 +438,15 @@ class StreamServer:
         while resuming:
             connection = resuming.popleft()
             session = connection.session
-            if session is None or not session.busy or connection.state != OPEN_STATE:
+            if (session is None or not session.busy
+                    or connection.state not in (OPEN_STATE, SSE_PENDING)):
                 continue  # closed meanwhile: its session dropped the catch-up
             done = session.work()
-            self._flush(session)
+            if connection.state == SSE_PENDING:
+                if done:
+                    self._sse_answer(connection, session)
+            else:
+                self._flush(session)
             if done:
                 connection.go_on()
                 self._arm()
@@ -473,6 +493,8 @@ class StreamServer:
             return
         if path == "/ws":
             self._upgrade(connection, request, rest)
+        elif path == "/sse":
+            self._sse(connection, request)
         elif path == "/gbm":
             self._gbm(connection, request)
         elif path == "/metrics":
@@ -488,7 +510,7 @@ class StreamServer:
         else:
             self.io.http[404] += 1
             connection.respond(http.error_response(
-                404, f"no such path {path!r}; try /ws, /gbm, /healthz or /metrics",
+                404, f"no such path {path!r}; try /ws, /sse, /gbm, /healthz or /metrics",
                 head_only=head_only))
 
     def _upgrade(self, connection: Connection, request: http.HttpRequest, rest: bytes) -> None:
@@ -502,10 +524,67 @@ class StreamServer:
         if refusal is not None:
             connection.respond(refusal)
             return
-        assert self.hub is not None
-        session = Session(self.hub, self.config, self._clock(), frame=server_frame)
+        session = self._new_session()
         if connection.upgrade(request, rest, session):
             self._opened(connection, session)
+
+    def _new_session(self, frame: Callable[[Sequence[str]], bytes] | None = None) -> Session:
+        assert self.hub is not None
+        self._sessions_made += 1  # the workers' connections interleave in the phases' sequence
+        number = self._sessions_made * self.config.workers + self.config.worker
+        return Session(self.hub, self.config, self._clock(), frame=frame,
+                       phase=schedule.phase(number))
+
+    def _sse(self, connection: Connection, request: http.HttpRequest) -> None:
+        """``/sse``: one stream as server-sent events (:mod:`streamer.sse`). Its subscribe is
+        the WebSocket door's, and so are the limits, the token and the origin rules; it is
+        answered before the response starts, so that a refusal is a plain HTTP error that
+        names what was wrong."""
+        if request.method != "GET":
+            self.io.http[405] += 1
+            connection.respond(http.error_response(
+                405, "/sse answers GET (a browser's EventSource, or curl -N)",
+                head_only=request.method == "HEAD", headers=[("Allow", "GET")]))
+            return
+        refusal = self._admit(request)
+        if refusal is not None:
+            connection.respond(refusal)
+            return
+        try:
+            text = sse.subscribe_text(request.query, request.header("Last-Event-ID"))
+        except CommandError as exc:
+            self.io.http[400] += 1
+            connection.respond(http.response(400, orjson.dumps(
+                {"error": exc.message, "code": exc.code.value, "field": exc.field})))
+            return
+        session = self._new_session(sse.events_text)
+        connection.start_sse(session)
+        self._opened(connection, session)  # it counts against max_connections from now
+        self.io.sse += 1
+        session.receive(text.decode(), self._clock())
+        if session.busy:  # a far resume: answered once its catch-up is done
+            self._resuming.append(connection)
+            self._resume_soon()
+        else:
+            self._sse_answer(connection, session)
+
+    def _sse_answer(self, connection: Connection, session: Session) -> None:
+        """The subscribe of an ``/sse`` request was carried out: start the stream, or refuse
+        the request with the error it got."""
+        if not session.subs:
+            parts = session.take_events()
+            error = orjson.loads(parts[0]) if parts else {}
+            status, body = sse.error_body(error)
+            self.io.http[status] += 1
+            connection.respond(http.response(status, body, headers=[("Retry-After", "1")]
+                                             if status in (429, 503) else []))
+            return
+        request = connection.request
+        origin = request.header("Origin") if request is not None else None
+        connection.stream(sse.head([("Access-Control-Allow-Origin", origin), ("Vary", "Origin")]
+                                   if origin is not None else []))
+        self._flush(session)
+        self._arm()
 
     def _authorised(self, request: http.HttpRequest, query: str) -> bool:
         token = self.config.token
@@ -574,6 +653,7 @@ class StreamServer:
                 "worker": self.config.worker, "workers": self.config.workers,
                 "uptime": round(self._clock() - self._started, 3),
                 "connections": len(self._connections),
+                "sse": self.io.sse,
                 "subscriptions": self.hub.subscriptions,
                 "streams": self.hub.streams,
                 "symbols": len(self.hub.symbols),

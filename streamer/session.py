@@ -52,6 +52,11 @@ REPLAY_CHUNK = 10_000
 REPLAY_TICK_BYTES = 80
 
 
+def websocket_frame(parts: Sequence[str]) -> bytes:
+    """A WebSocket text frame carrying the JSON array of ``parts``."""
+    return server_frame(events.payload(parts))
+
+
 @dataclass(eq=False, slots=True)
 class Subscription:
     sub: int
@@ -70,16 +75,22 @@ class _Resume:
 class Session:
     """The protocol state of one connection.
 
-    ``frame`` turns a frame's text into the bytes to write: a WebSocket text frame by
-    default; an in-memory transport passes ``bytes`` through as they are.
+    ``frame`` turns the encoded events of one frame into the bytes to write: a WebSocket text
+    frame of their JSON array by default (:func:`websocket_frame`); the SSE door writes them as
+    server-sent events, and an in-memory transport takes the array's text as it is
+    (:func:`wire.events.payload`). ``phase`` (s) places
+    the connection's private streams on its own instants (see :func:`schedule.phase`).
     """
 
     def __init__(self, hub: Hub, config: ServerConfig, now: float = 0.0, *,
-                 frame: Callable[[bytes], bytes] = server_frame) -> None:
+                 frame: Callable[[Sequence[str]], bytes] | None = None,
+                 phase: float = 0.0) -> None:
         self.hub = hub
         self.config = config
+        self.phase = phase
         self.subs: dict[int, Subscription] = {}
-        self._frame = frame
+        self.frame = websocket_frame if frame is None else frame
+        """How this session's events become bytes (the I/O layer caches frames per framing)."""
         self._parts: list[str] = []
         self._next_sub = 1
         self._bucket = TokenBucket(config.max_ops_per_second, config.ops_burst, now)
@@ -274,11 +285,17 @@ class Session:
         if frames is not None and len(parts) == 1:
             wire = frames.get(parts[0])
             if wire is None:
-                wire = frames[parts[0]] = self._frame(events.payload(parts))
+                wire = frames[parts[0]] = self.frame(parts)
         else:
-            wire = self._frame(events.payload(parts))
+            wire = self.frame(parts)
         parts.clear()
         return wire
+
+    def take_events(self) -> list[str]:
+        """The encoded events gathered and not sent yet, taken out of the session (the SSE
+        door answers a refused subscribe with its error as a plain HTTP response)."""
+        parts, self._parts = self._parts, []
+        return parts
 
     @property
     def replaying(self) -> bool:
@@ -476,7 +493,7 @@ class Session:
             raise CommandError.invalid(conflict.field, conflict.message, cmd.id)
         if spec.t0 is None:
             # aligned a hair ahead, so that a new stream always starts at seq 0, its start price
-            t0 = schedule.aligned_t0(now + schedule.DUE_SLACK, interval)
+            t0 = schedule.aligned_t0(now + schedule.DUE_SLACK, interval, self.phase)
         else:
             try:
                 t0 = float(spec.t0)

@@ -25,6 +25,7 @@ from simulation import GBMParams, path
 from streamer.config import ServerConfig
 from streamer.hub import Hub
 from streamer.session import Session
+from wire import events
 from tests.conftest import small_market
 
 NOW = 1_800_000_000.0
@@ -95,7 +96,7 @@ class LoopbackConnection:
         self.transport = transport
         self.server = transport.server
         self.session = Session(self.server.hub, self.server.config, self.server.now,
-                               frame=bytes)
+                               frame=events.payload)
         self.closed: ConnectionLost | None = None
         self.close_code: int | None = None
         self.frames = 0

@@ -8,11 +8,12 @@ from typing import Any
 from streamer.config import ServerConfig
 from streamer.hub import Hub
 from streamer.session import Session
+from wire import events
 
 
 def new_session(hub: Hub, config: ServerConfig, now: float = 0.0) -> Session:
     """A session whose frames are their JSON text (no WebSocket header), for :func:`sent`."""
-    return Session(hub, config, now, frame=bytes)
+    return Session(hub, config, now, frame=events.payload)
 
 
 def sent(session: Session) -> list[dict[str, Any]]:

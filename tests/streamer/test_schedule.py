@@ -5,6 +5,7 @@ Pure arithmetic: every function takes ``now``; no clock is read here.
 
 from __future__ import annotations
 
+import math
 import random
 from decimal import Decimal
 
@@ -137,3 +138,56 @@ def test_streams_started_at_different_times_on_one_grid_share_their_instants(int
         offset = round((b - a) / interval)
         for k in (0, 1, 17, 1_000, 36_000):
             assert schedule.instant(a, interval, offset + k) == schedule.instant(b, interval, k)
+
+
+# --- phase ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("interval", [0.01, 0.1, 0.5, 1.0, 7.0])
+def test_aligned_t0_with_a_phase_is_the_latest_phase_point_at_or_before_now(interval):
+    rng = random.Random(3)
+    for n in range(1, 300):
+        phase = schedule.phase(n)
+        now = round(T0 + rng.uniform(0, 86_400), 6)
+        t0 = schedule.aligned_t0(now, interval, phase)
+        assert t0 <= now
+        assert now - t0 < interval + 1e-6
+        ticks = (Decimal(repr(t0)) - Decimal(repr(phase))) / Decimal(repr(interval))
+        assert abs(ticks - ticks.to_integral_value()) < Decimal("1e-5"), (now, phase, t0)
+
+
+def test_one_connections_streams_share_instants_across_intervals_and_start_times():
+    # one phase: a 1 s stream and a 0.5 s one started hours apart fall due together every second
+    phase = schedule.phase(7)
+    slow = schedule.aligned_t0(T0 + 3_600.37, 1.0, phase)
+    fast = schedule.aligned_t0(T0 + 18_000.81, 0.5, phase)
+    slow_instants = {schedule.instant(slow, 1.0, k) for k in range(20_000)}
+    fast_instants = {schedule.instant(fast, 0.5, k) for k in range(2_000)}
+    assert fast_instants & slow_instants
+    assert len(fast_instants & slow_instants) == 1_000  # every other instant of the fast one
+
+
+@pytest.mark.parametrize("count", [10, 100, 1_000, 10_000])
+def test_phases_of_connections_opened_together_spread_over_the_second(count):
+    phases = [schedule.phase(n) for n in range(1, count + 1)]
+    assert all(0.0 <= p < 1.0 for p in phases)
+    slots = np.array([round(p * 1_000) for p in phases])
+    assert np.allclose(slots / 1_000, phases, rtol=0, atol=1e-12)  # whole milliseconds
+    per_slot = np.bincount(slots, minlength=1_000)
+    # as even as a millisecond grid allows: at most 2 in a slot beyond the fair share
+    assert per_slot.max() <= math.ceil(count / 1_000) + 2, per_slot.max()
+    if count <= 1_000:
+        ordered = sorted(phases)
+        gaps = np.diff([*ordered, ordered[0] + 1.0])
+        assert gaps.max() < 3 / count + 1e-6
+
+
+@pytest.mark.parametrize("interval", [0.1, 0.01])
+def test_phases_spread_over_intervals_shorter_than_a_second_too(interval):
+    count = 1_000
+    offsets = np.array([schedule.aligned_t0(T0 + 5.0, interval, schedule.phase(n)) - T0
+                        for n in range(1, count + 1)]) % interval
+    slots = np.round(offsets * 1_000).astype(int) % round(interval * 1_000)  # whole ms
+    per_slot = np.bincount(slots, minlength=round(interval * 1_000))
+    share = count / len(per_slot)
+    assert per_slot.min() >= share * 0.6 and per_slot.max() <= share * 1.5, per_slot

@@ -18,6 +18,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import orjson
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
@@ -182,7 +183,7 @@ async def test_an_unknown_path_is_404_with_a_json_error(server):
     status, _, body = await http_get(http_url(server, "/nope"))
     assert status == 404
     error = orjson.loads(body)["error"]
-    assert error.startswith("no such path '/nope'; try /ws, /gbm, ")  # the list of doors grows
+    assert error.startswith("no such path '/nope'; try /ws, /sse, /gbm, ")  # doors, in order
 
 
 async def test_root_serves_the_dashboard_html(server):
@@ -234,6 +235,26 @@ async def test_two_connections_get_the_same_tick_of_a_symbol(server):
     common = sorted(set(got_a) & set(got_b))
     assert len(common) >= 4 and target in common
     assert [got_a[k] for k in common] == [got_b[k] for k in common]
+
+
+async def test_private_streams_share_instants_per_connection_not_across_connections(server):
+    # one frame per connection per instant, but connections spread over the interval
+    async def two_streams(ws: ClientConnection) -> tuple[float, float]:
+        first = (await subscribe(ws, interval=0.5))[0]
+        second = (await subscribe(ws, interval=1.0))[0]
+        return first["t0"], second["t0"]
+
+    t0s = []
+    async with connect(ws_url(server)) as a, connect(ws_url(server)) as b, \
+            connect(ws_url(server)) as c:
+        for ws in (a, b, c):
+            half, whole = await two_streams(ws)
+            # the same phase: every instant of the 1 s stream is one of the 0.5 s stream's
+            steps = (whole - half) / 0.5
+            assert abs(steps - round(steps)) < 1e-6, (half, whole)
+            t0s.append(whole)
+    phases = sorted(t0 % 1.0 for t0 in t0s)
+    assert min(np.diff(phases)) > 0.05, phases  # three connections, three distinct instants
 
 
 async def test_ping_gets_pong(server):
