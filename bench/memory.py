@@ -1,30 +1,31 @@
-"""Memory per connection: N idle-ish connections, each subscribed to a 1 Hz symbol.
+"""Memory per connection and a reconnect storm, against the peers in one run.
 
-For each server (this one, and the peers in the same run), the resident memory with no
-connection is the baseline; then N connections are opened from a client process and each
-subscribes to EVER (one tick a second); after a settling time the server's RSS is read again.
-Memory per connection = (RSS with N - baseline) / N.
+For each server (this one and the peers; alternated, ``--rounds`` times), the resident memory
+with no connection is the baseline. Then the C client ``bench/storm.c`` (compiled on first
+use) opens N connections, at most 200 in flight, each subscribing to EVER (one tick a
+second) once its handshake is done: *open* is how long until every one of them has its
+subscribe's reply, as after a restart when every dashboard reconnects at once. After a
+settling time the server's RSS is read again: memory per connection = (RSS with N -
+baseline) / N.
 
-    .venv/bin/python bench/memory.py --connections 10000
+    .venv/bin/python bench/memory.py                       # 10,000 connections, two rounds
+    .venv/bin/python bench/memory.py --connections 5000 --servers "this server,node ws"
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import multiprocessing as mp
+import json
 import re
+import shutil
 import subprocess
 import sys
 import time
-from multiprocessing.synchronize import Event
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
-
-from streamer.cli import raise_open_files_limit  # noqa: E402  (after the path is set)
 
 SERVERS = {
     "this server": [sys.executable, "-m", "streamer", "serve", "--port", "0", "--log-level",
@@ -32,7 +33,21 @@ SERVERS = {
     "naive": [sys.executable, str(ROOT / "bench" / "peers" / "naive_server.py"), "--port", "0"],
     "node ws": ["node", str(ROOT / "bench" / "peers" / "node" / "server.js"), "--port", "0"],
 }
-SUBSCRIBE = {"naive": b'{"op": "subscribe", "symbol": "ACME"}'}  # naive knows two symbols
+SUBSCRIBE = {"naive": '{"op": "subscribe", "symbol": "ACME"}'}  # naive knows two symbols
+STORM_SOURCE = ROOT / "bench" / "storm.c"
+STORM = ROOT / "bench" / "out" / "storm"
+IN_FLIGHT = 200
+
+
+def storm_binary() -> Path:
+    """The storm client, compiled if it is missing or older than its source."""
+    if not STORM.exists() or STORM.stat().st_mtime < STORM_SOURCE.stat().st_mtime:
+        compiler = shutil.which("cc") or shutil.which("gcc")
+        if compiler is None:
+            raise SystemExit("bench/memory.py needs a C compiler (cc) for bench/storm.c")
+        STORM.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run([compiler, "-O2", "-o", str(STORM), str(STORM_SOURCE)], check=True)
+    return STORM
 
 
 def found(pattern: str, text: str) -> str:
@@ -46,65 +61,64 @@ def rss_kib(pid: int) -> int:
     return int(found(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text()))
 
 
-def clients(url: str, count: int, subscribe: bytes, ready: Event, done: Event) -> None:
-    raise_open_files_limit(count)
-    from rawws import connect
-
-    async def main() -> None:
-        opened = []
-        for _ in range(count):
-            client = await connect(url, lambda payload, now: None)
-            client.send_text(subscribe)
-            opened.append(client)
-        ready.set()
-        while not done.is_set():
-            await asyncio.sleep(0.2)
-        for client in opened:
-            client.close()
-
-    asyncio.run(main())
-
-
-def measure(name: str, count: int, settle: float) -> dict[str, Any]:
-    raise_open_files_limit(count)
-    proc = subprocess.Popen(SERVERS[name], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+def measure(name: str, count: int, settle: float, cwd: Path = ROOT) -> dict[str, Any]:
+    """One server: its RSS before and after ``count`` connections, and how long the storm
+    took to open and subscribe them all. (``python -m streamer`` run in another checkout's
+    tree is that checkout's server.)"""
+    command = SERVERS["this server" if name == "baseline" else name]
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, cwd=cwd)
     try:
         assert proc.stdout is not None  # piped
-        url = found(r"(ws://\S+/ws)", proc.stdout.readline())
+        port = int(found(r"ws://[^:\s]+:(\d+)/ws", proc.stdout.readline()))
         time.sleep(settle)
         before = rss_kib(proc.pid)
-        ready, done = mp.Event(), mp.Event()
-        subscribe = SUBSCRIBE.get(name, b'{"op": "subscribe", "symbol": "EVER"}')
-        worker = mp.Process(target=clients, args=(url, count, subscribe, ready, done))
-        started = time.time()
-        worker.start()
-        if not ready.wait(600):
-            raise RuntimeError(f"{name}: connections not open after 600 s")
-        opened = time.time() - started
-        time.sleep(settle)
-        after = rss_kib(proc.pid)
-        done.set()
-        worker.join(120)
+        subscribe = SUBSCRIBE.get(name, '{"op": "subscribe", "symbol": "EVER"}')
+        storm = subprocess.Popen([str(storm_binary()), str(port), str(count), str(IN_FLIGHT),
+                                  subscribe], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                 text=True)
+        try:
+            assert storm.stdout is not None
+            opened = json.loads(storm.stdout.readline() or "{}")
+            if opened.get("connections") != count:
+                raise RuntimeError(f"{name}: the storm opened {opened}")
+            time.sleep(settle)
+            after = rss_kib(proc.pid)
+        finally:
+            assert storm.stdin is not None
+            storm.stdin.close()  # the storm closes its connections and exits
+            storm.wait(60)
     finally:
         proc.terminate()
         proc.wait(10)
     return {"server": name, "connections": count, "baseline_mib": before / 1024,
             "with_mib": after / 1024, "per_connection_kib": (after - before) / count,
-            "open_seconds": opened}
+            "open_seconds": opened["seconds"], "handshake_p99_ms": opened["handshake_p99_ms"]}
+
+
+def line(row: dict[str, Any]) -> str:
+    return (f"{row['server']:12} {row['connections']:>6,} connections: RSS "
+            f"{row['baseline_mib']:.1f} -> {row['with_mib']:.1f} MiB, "
+            f"{row['per_connection_kib']:.1f} KiB per connection; opened and subscribed in "
+            f"{row['open_seconds']:.2f} s ({IN_FLIGHT} in flight, p99 "
+            f"{row['handshake_p99_ms']:.0f} ms each)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--connections", type=int, default=10_000)
     parser.add_argument("--servers", default="this server,node ws,naive")
+    parser.add_argument("--rounds", type=int, default=2, help="times each server is measured")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds before reading RSS")
+    parser.add_argument("--baseline", type=Path, help="also measure the server of another "
+                        "checkout (git worktree add DIR COMMIT), as 'baseline'")
     args = parser.parse_args()
-    rows = [measure(name, args.connections, args.settle) for name in args.servers.split(",")]
-    for row in rows:
-        print(f"{row['server']:12} {row['connections']:>6,} connections: RSS "
-              f"{row['baseline_mib']:.1f} -> {row['with_mib']:.1f} MiB, "
-              f"{row['per_connection_kib']:.1f} KiB per connection "
-              f"(opened in {row['open_seconds']:.1f} s)", flush=True)
+    names = [n for n in args.servers.split(",") if n]
+    if args.baseline is not None:
+        names.append("baseline")
+    for _ in range(args.rounds):
+        for name in names:
+            cwd = args.baseline.resolve() if name == "baseline" and args.baseline else ROOT
+            print(line(measure(name, args.connections, args.settle, cwd)), flush=True)
 
 
 if __name__ == "__main__":

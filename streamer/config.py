@@ -25,6 +25,10 @@ UNITS = {"s": "SECONDS", "bytes": "BYTES", "ticks": "N", "steps": "STEPS", "/s":
          "": "N"}
 
 
+#: The values of ``--compression``.
+COMPRESSIONS = ("none", "deflate")
+
+
 def setting(default: Any, help: str, *, unit: str = "", flag: str | None = None,
             metavar: str | None = None, env: str | None = None, unset: str | None = None,
             zero_disables: bool = False, cli: bool = True) -> Any:
@@ -122,6 +126,9 @@ class ServerConfig:
                            "process that answered")
     worker: int = setting(0, "this process's number among workers (set by the command line)",
                           cli=False)
+    compression: str = setting("none", "permessage-deflate with clients that offer it "
+                               "(browsers do): none or deflate; see docs/operations.md",
+                               metavar="none|deflate")
     ping_interval: float | None = setting(20.0, "seconds between keepalive pings", unit="s",
                                           zero_disables=True)
     ping_timeout: float | None = setting(20.0, "seconds to wait for a pong before closing",
@@ -133,6 +140,9 @@ class ServerConfig:
         return f"ServerConfig({shown})"
 
     def __post_init__(self) -> None:
+        if self.compression not in COMPRESSIONS:
+            raise ValueError(f"compression must be one of {', '.join(COMPRESSIONS)}, got "
+                             f"{self.compression!r}")
         if not 0 < self.min_interval <= self.max_interval:
             raise ValueError(f"need 0 < min_interval <= max_interval, got {self.min_interval} "
                              f"and {self.max_interval}")

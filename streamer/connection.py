@@ -30,7 +30,7 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import CLOSED, OPEN
 from websockets.server import ServerProtocol
 
-from streamer import http, sse
+from streamer import deflate, http, sse
 from streamer.session import Session
 from wire.frames import OP_PING, header
 from wire.names import CloseCode
@@ -115,6 +115,8 @@ class Connection(asyncio.Protocol):
         self.bytes_since_ping = 0
         self.round_trip = 0.0
         """How long the last answered ping took to come back (s)."""
+        self.compressed = False
+        """permessage-deflate was negotiated."""
 
     # --- asyncio callbacks --------------------------------------------------------------------
 
@@ -301,7 +303,8 @@ class Connection(asyncio.Protocol):
         """Complete the WebSocket handshake of ``request``; False if websockets refused it (the
         refusal, such as 400 for a missing header, is sent)."""
         config = self.server.config
-        protocol = ServerProtocol(max_size=config.max_frame_bytes, logger=library_logger)
+        protocol = ServerProtocol(max_size=config.max_frame_bytes, logger=library_logger,
+                                  extensions=deflate.factories(config.compression))
         protocol.receive_data(request.head)
         events = protocol.events_received()
         if not events:  # websockets could not read what streamer.http did: refuse, do not guess
@@ -316,6 +319,10 @@ class Connection(asyncio.Protocol):
         protocol.send_response(response)
         self.protocol = protocol
         self.session = session
+        framing = deflate.framing(protocol.extensions)
+        if framing is not None:
+            session.frame = framing
+            self.compressed = True
         self.state = OPEN_STATE
         if self._deadline is not None:
             self._deadline.cancel()

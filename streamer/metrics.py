@@ -30,6 +30,8 @@ class IOStats:
     """Open connections of both doors (WebSocket and SSE)."""
     sse: int = 0
     """Open SSE streams."""
+    compressed: int = 0
+    """Open WebSocket connections that negotiated permessage-deflate."""
     frames: int = 0
     bytes: int = 0
     closes: Counter[int] = field(default_factory=Counter)
@@ -52,6 +54,9 @@ class ServerCollector:
                                 "Open connections (WebSocket and SSE).", value=io.connections)
         yield GaugeMetricFamily("streamer_sse_streams", "Open server-sent event streams.",
                                 value=io.sse)
+        yield GaugeMetricFamily("streamer_compressed_connections",
+                                "Open WebSocket connections that negotiated permessage-deflate.",
+                                value=io.compressed)
         refused = CounterMetricFamily("streamer_connections_refused",
                                       "Upgrades refused, by HTTP status.", labels=["status"])
         for status, n in sorted(io.refused.items()):

@@ -388,6 +388,7 @@ class StreamServer:
             session.close()
             self._lagging.discard(session)
             self.io.connections -= 1
+            self.io.compressed -= connection.compressed
             if connection.protocol is None:  # an SSE stream: no closing handshake to count
                 self.io.sse -= 1
                 logger.info("SSE stream %s ended after %.1fs", connection.peer,
@@ -464,6 +465,7 @@ class StreamServer:
     def _opened(self, connection: Connection, session: Session) -> None:
         self._connections[session] = connection
         self.io.connections += 1
+        self.io.compressed += connection.compressed
         logger.info("open %s", connection.peer)
         if self.config.idle_timeout is not None:
             connection.set_deadline(self.config.idle_timeout,
@@ -654,6 +656,7 @@ class StreamServer:
                 "uptime": round(self._clock() - self._started, 3),
                 "connections": len(self._connections),
                 "sse": self.io.sse,
+                "compressed": self.io.compressed,
                 "subscriptions": self.hub.subscriptions,
                 "streams": self.hub.streams,
                 "symbols": len(self.hub.symbols),

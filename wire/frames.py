@@ -17,13 +17,15 @@ OP_CONTINUATION, OP_TEXT, OP_BINARY, OP_CLOSE, OP_PING, OP_PONG = 0x0, 0x1, 0x2,
 ZERO_MASK = b"\0\0\0\0"
 
 _FIN = 0x80
+_RSV1 = 0x40
 _MASKED = 0x80
 
 
-def header(opcode: int, size: int, masked: bool = False) -> bytes:
+def header(opcode: int, size: int, masked: bool = False, compressed: bool = False) -> bytes:
     """The header of a final frame of ``opcode`` carrying ``size`` bytes (with a masking
-    key's flag when ``masked``; the key itself follows the header)."""
-    first = _FIN | opcode
+    key's flag when ``masked``; the key itself follows the header). ``compressed`` sets RSV1,
+    which says that a message's payload is deflated (RFC 7692)."""
+    first = _FIN | opcode | (_RSV1 if compressed else 0)
     mask_bit = _MASKED if masked else 0
     if size < 126:
         return bytes((first, mask_bit | size))

@@ -9,6 +9,7 @@ import json
 import re
 import time
 import urllib.request
+from typing import Any
 
 from tests.conftest import http_url, timeout
 from tests.dashboard.conftest import ARTIFACTS, DESKTOP, PHONE, in_thread, stream, until
@@ -139,14 +140,21 @@ async def test_every_bad_parameter_shows_the_servers_error_next_to_its_field(ser
     assert await page.locator(".error:not([hidden])").count() == 0
 
 
-async def test_a_private_stream_draws_exactly_the_prices_of_gbm(server, open_page):
-    page = await open_page(http_url(server, "/"))
+async def private_stream_to_its_end(page, server) -> tuple[dict[str, Any], list[float]]:
+    """Start the form's private stream (PARAMS); its summary once ended, and the prices
+    /gbm gives for the same parameters and seed."""
     await fill_form(page, PARAMS)
     await page.click("#private-form button[type=submit]")
     ended = await until(page, "() => { const s = dashboard.stream('private:1', true); "
                               "return s && s.state === 'ended' && s }")
     query = "&".join(f"{k}={v}" for k, v in PARAMS.items() if k != "interval")
     expected = json.loads(await in_thread(fetch, http_url(server, f"/gbm?{query}")))["result"]
+    return ended, expected
+
+
+async def test_a_private_stream_draws_exactly_the_prices_of_gbm(server, open_page):
+    page = await open_page(http_url(server, "/"))
+    ended, expected = await private_stream_to_its_end(page, server)
     first = ended["seqs"][0]
     assert ended["seqs"] == list(range(first, 60)) and ended["contiguous"]
     assert ended["prices"] == expected[first:]  # bit for bit, through the page's JSON.parse

@@ -27,3 +27,11 @@ def test_a_client_frame_is_the_librarys_frame_masked_with_the_zero_key(size, mon
     payload = b"x" * size
     monkeypatch.setattr("websockets.frames.secrets.token_bytes", lambda n: b"\0" * n)
     assert frames.client_frame(payload) == Frame(OP_TEXT, payload).serialize(mask=True)
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_a_compressed_frames_header_is_the_librarys_with_rsv1(size):
+    payload = b"y" * size
+    built = frames.header(OP_TEXT, size, compressed=True) + payload
+    plain = Frame(OP_TEXT, payload).serialize(mask=False)  # the library sets RSV1 only
+    assert built == bytes((plain[0] | 0x40,)) + plain[1:]  # through its own extension
