@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import ctypes
+import gc
 import ipaddress
 import logging
 import multiprocessing
@@ -142,6 +143,23 @@ def give_big_buffers_back(threshold: int = 1 << 20) -> None:
         pass
 
 
+#: Container allocations between two collections of the youngest generation (Python's
+#: default: 700). Each connection makes a few dozen containers, so with the default a
+#: reconnect storm of 10,000 ran a collection every dozen connections, each one walking more
+#: of the young objects: a third of the storm's time.
+GC_YOUNG_THRESHOLD = 50_000
+
+
+def tune_garbage_collector() -> None:
+    """What start-up made (the market, modules, numpy) lives as long as the process: it is
+    moved out of the collector's sight; and the youngest generation is collected less often.
+    Reference counting frees nearly everything anyway; the collector is there for cycles."""
+    gc.collect()
+    gc.freeze()
+    _, middle, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, middle, oldest)
+
+
 async def serve(config: ServerConfig, ready: Callable[[int], None] | None = None,
                 lifeline: Any = None) -> int:
     """Run until SIGINT or SIGTERM; return the process exit status. Without ``ready``, print
@@ -156,6 +174,7 @@ async def serve(config: ServerConfig, ready: Callable[[int], None] | None = None
                        "reached", allowed, config.max_connections)
     server = StreamServer(config)
     await server.start()
+    tune_garbage_collector()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):  # before the banner: it announces readiness
         loop.add_signal_handler(signum, server.close)

@@ -30,9 +30,9 @@ from websockets.frames import Frame, Opcode
 from websockets.protocol import CLOSED, OPEN
 from websockets.server import ServerProtocol
 
-from streamer import deflate, http, sse
+from streamer import deflate, handshake, http, sse
 from streamer.session import Session
-from wire.frames import OP_PING, header
+from wire.frames import OP_PING, OP_PONG, header
 from wire.names import CloseCode
 
 if TYPE_CHECKING:
@@ -47,6 +47,8 @@ PROBE_EVERY = 0.5
 #: Pings that may wait for their pongs at once (a slow reader gets one every so often).
 MAX_PINGS = 16
 _PING_HEAD = header(OP_PING, 8)
+#: A client's pong to one of our pings: FIN + pong, masked + 8 bytes, the mask, the payload.
+_PONG_FIRST, _PONG_SECOND, _PONG_SIZE = 0x80 | OP_PONG, 0x80 | 8, 2 + 4 + 8
 #: Client messages queued for the session before the connection stops reading (backpressure).
 MAX_QUEUED_MESSAGES = 64
 #: Transport buffer bounds (bytes): above ``HIGH`` writes pause; below ``LOW`` they resume.
@@ -67,6 +69,14 @@ STREAMING = frozenset({OPEN_STATE, SSE})
 class Connection(asyncio.Protocol):
     """One client of the port (see the module docstring)."""
 
+    #: One of these per connection: slots, not a dict (about 1.5 KB less each).
+    __slots__ = ("_buffer", "_cut", "_deadline", "_fragment_text", "_fragments", "_max_lag",
+                 "_pinged", "_pings", "_probe_every", "_queue", "_reading_paused", "_response",
+                 "_resumed_at", "_scheduled", "_sent", "_unread_since", "behind",
+                 "bytes_since_ping", "close_code", "close_reason", "compressed", "drained",
+                 "last_ping", "opened", "peer", "protocol", "pumping", "request", "round_trip",
+                 "server", "session", "state", "transport", "writing_paused")
+
     def __init__(self, server: StreamServer) -> None:
         self.server = server
         self.transport: asyncio.Transport | None = None
@@ -82,7 +92,8 @@ class Connection(asyncio.Protocol):
         self._deadline: asyncio.TimerHandle | None = None
         """The handshake's deadline, then (once open) the idle one; cancelled when it goes."""
         self._cut: asyncio.TimerHandle | None = None
-        self._queue: deque[str | bytes] = deque()
+        self._queue: deque[str | bytes] | None = None
+        """Client messages not handed to the session yet (made when the first one comes)."""
         self._scheduled = False
         self._reading_paused = False
         self._fragments: list[bytes] = []
@@ -90,10 +101,10 @@ class Connection(asyncio.Protocol):
         self.writing_paused = False
         self.pumping = False
         """A replay's next chunk is scheduled (see :meth:`StreamServer._pump`)."""
-        self._response = memoryview(b"")
+        self._response: bytes | memoryview = b""
         """The HTTP response being sent, from ``_sent`` on."""
         self._sent = 0
-        self._pings: deque[list[Any]] = deque()
+        self._pings: list[list[Any]] = []
         """The pings not answered yet, oldest first: [number, when sent, when the first
         frame after it was written (``None`` until one is), whether everything written before
         it was known to be read when it was sent]."""
@@ -151,6 +162,13 @@ class Connection(asyncio.Protocol):
                 self._buffer += data
                 self._read_head()
             elif self.state in (OPEN_STATE, CLOSING) and self.protocol is not None:
+                if (len(data) == _PONG_SIZE and data[0] == _PONG_FIRST and data[1] == _PONG_SECOND
+                        and not self.protocol.reader.buffer):
+                    # the answer to one of our pings, alone at a frame boundary: the commonest
+                    # frame of all (one a frame while frames flow) is read here, not parsed
+                    mask = int.from_bytes(data[2:6] * 2, "big")
+                    self._pong_number(int.from_bytes(data[6:14], "big") ^ mask)
+                    return
                 self.protocol.receive_data(data)
                 self._receive_events()
             # HTTP (answered) and DONE: the rest of the stream is not read
@@ -166,7 +184,7 @@ class Connection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.state = DONE
-        self._queue.clear()  # operations queued by a connection that went are not carried out
+        self._queue = None  # operations queued by a connection that went are not carried out
         for timer in (self._deadline, self._cut):
             if timer is not None:
                 timer.cancel()
@@ -239,7 +257,7 @@ class Connection(asyncio.Protocol):
             transport.write(response[self._sent:self._sent + WRITE_HIGH])
             self._sent += WRITE_HIGH
         if self._sent >= len(response):
-            self._response = memoryview(b"")
+            self._response = b""
             transport.close()  # after the buffer is flushed
 
     def _unsent(self) -> int:
@@ -301,24 +319,40 @@ class Connection(asyncio.Protocol):
 
     def upgrade(self, request: http.HttpRequest, rest: bytes, session: Session) -> bool:
         """Complete the WebSocket handshake of ``request``; False if websockets refused it (the
-        refusal, such as 400 for a missing header, is sent)."""
+        refusal, such as 400 for a missing header, is sent).
+
+        A plain upgrade is answered by :mod:`streamer.handshake`; anything else by websockets,
+        on a protocol object used for the handshake alone. Either way the connection then
+        gets a protocol object made open, with the extensions negotiated. (A handshake's
+        protocol object would keep the parsed request and its headers for as long as the
+        connection lives, about 2 KB: they stay referenced from its parser.)"""
         config = self.server.config
-        protocol = ServerProtocol(max_size=config.max_frame_bytes, logger=library_logger,
-                                  extensions=deflate.factories(config.compression))
-        protocol.receive_data(request.head)
-        events = protocol.events_received()
-        if not events:  # websockets could not read what streamer.http did: refuse, do not guess
-            self.respond(http.error_response(400, "not a valid WebSocket handshake"))
-            return False
-        response = protocol.accept(events[0])  # type: ignore[arg-type]  # the Request event
-        if response.status_code != 101:
-            self.server.io.http[response.status_code] += 1
-            self.respond(http.response(response.status_code, bytes(response.body),
-                                       "text/plain; charset=utf-8"))
-            return False
-        protocol.send_response(response)
+        wire = None
+        if not library_logger.isEnabledFor(logging.DEBUG):  # debugging: websockets logs it all
+            wire = handshake.accept_plain(request, negotiate=config.compression != "none")
+        extensions: list[Any] = []
+        if wire is None:  # something to refuse or to negotiate: websockets does it
+            protocol = ServerProtocol(max_size=config.max_frame_bytes, logger=library_logger,
+                                      extensions=deflate.factories(config.compression))
+            protocol.receive_data(request.head)
+            events = protocol.events_received()
+            if not events:  # websockets could not read what streamer.http did: refuse
+                self.respond(http.error_response(400, "not a valid WebSocket handshake"))
+                return False
+            response = protocol.accept(events[0])  # type: ignore[arg-type]  # the Request
+            if response.status_code != 101:
+                self.server.io.http[response.status_code] += 1
+                self.respond(http.response(response.status_code, bytes(response.body),
+                                           "text/plain; charset=utf-8"))
+                return False
+            protocol.send_response(response)
+            wire, extensions = b"".join(protocol.data_to_send()), protocol.extensions
+        protocol = ServerProtocol(state=OPEN, max_size=config.max_frame_bytes,
+                                  logger=library_logger)
+        protocol.extensions = extensions
         self.protocol = protocol
         self.session = session
+        self.request = None  # nothing of the request is needed once open
         framing = deflate.framing(protocol.extensions)
         if framing is not None:
             session.frame = framing
@@ -327,7 +361,8 @@ class Connection(asyncio.Protocol):
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
-        self._send_protocol_data()
+        assert self.transport is not None
+        self.transport.write(wire)  # the 101 response
         if rest:
             protocol.receive_data(rest)
             self._receive_events()
@@ -367,8 +402,11 @@ class Connection(asyncio.Protocol):
                 return
         else:
             message = data
-        self._queue.append(message)
-        if len(self._queue) >= MAX_QUEUED_MESSAGES and not self._reading_paused:
+        queue = self._queue
+        if queue is None:
+            queue = self._queue = deque()
+        queue.append(message)
+        if len(queue) >= MAX_QUEUED_MESSAGES and not self._reading_paused:
             assert self.transport is not None
             self.transport.pause_reading()
             self._reading_paused = True
@@ -379,10 +417,11 @@ class Connection(asyncio.Protocol):
     def _next_message(self) -> None:
         """Hand the session one queued message (one per turn of the event loop)."""
         self._scheduled = False
-        if self.state != OPEN_STATE or not self._queue:
-            self._queue.clear()
+        queue = self._queue
+        if self.state != OPEN_STATE or not queue:
+            self._queue = None
             return
-        message = self._queue.popleft()
+        message = queue.popleft()
         try:
             self.server.message(self, message)
         except Exception:
@@ -400,7 +439,9 @@ class Connection(asyncio.Protocol):
         if self._queue:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._next_message)
-        elif self._reading_paused and self.transport is not None:
+            return
+        self._queue = None  # an idle connection holds no queue
+        if self._reading_paused and self.transport is not None:
             self.transport.resume_reading()
             self._reading_paused = False
             self._resumed_at = time.monotonic()  # the pongs that waited are still to be read
@@ -459,14 +500,15 @@ class Connection(asyncio.Protocol):
     def _pong(self, data: bytes | bytearray | memoryview) -> None:
         """A pong answers its ping and every earlier one (RFC 6455, 5.5.3); one that answers
         no ping of ours says nothing about what the client has read, and is ignored."""
-        if len(data) != 8:
-            return
-        number = int.from_bytes(data, "big")
+        if len(data) == 8:
+            self._pong_number(int.from_bytes(data, "big"))
+
+    def _pong_number(self, number: int) -> None:
         pings = self._pings
         if not pings or not pings[0][0] <= number <= pings[-1][0]:
             return
         while pings and pings[0][0] <= number:
-            _, sent, after, quiet = pings.popleft()
+            _, sent, after, quiet = pings.pop(0)  # at most MAX_PINGS wait
         self._unread_since = after  # what was written after that ping may be unread
         self.drained = quiet and after is None
         self.round_trip = time.monotonic() - sent
@@ -563,11 +605,11 @@ class Connection(asyncio.Protocol):
             except OSError:
                 pass
 
-    def set_deadline(self, seconds: float, callback: Callable[[], None]) -> None:
-        """Call ``callback`` in ``seconds`` unless the connection is gone by then."""
+    def set_deadline(self, seconds: float, callback: Callable[..., None], *args: Any) -> None:
+        """Call ``callback(*args)`` in ``seconds`` unless the connection is gone by then."""
         if self._deadline is not None:
             self._deadline.cancel()
-        self._deadline = asyncio.get_running_loop().call_later(seconds, callback)
+        self._deadline = asyncio.get_running_loop().call_later(seconds, callback, *args)
 
     def _send_protocol_data(self) -> None:
         protocol, transport = self.protocol, self.transport

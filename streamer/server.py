@@ -49,7 +49,11 @@ logger = logging.getLogger("streamer.server")
 CLOSE_TIMEOUT = 1.0
 #: Seconds between two checks of slow readers, of pings, and between two aggregated warnings.
 HOUSEKEEPING_INTERVAL = 0.1
-PING_INTERVAL = 0.25
+#: The sweep of every connection for keepalives and ping timeouts runs this often at most (s),
+#: and four times per the shorter of --ping-interval and --ping-timeout at least: it visits
+#: every connection, ten thousand of them too. (A reader found behind --max-lag at a write
+#: is handled there; the sweep only catches one whose frames have stopped.)
+PING_SWEEP = 1.0
 WARNING_INTERVAL = 10.0
 #: Frames written in one burst between two yields of the CPU (``sched_yield``). A reader on
 #: the same machine is woken on the core that writes to it, and would otherwise wait for the
@@ -127,6 +131,8 @@ class StreamServer:
         self._started = 0.0
         self._gbm_busy: set[Connection] = set()
         self._sessions_made = 0
+        bounds = [b for b in (config.ping_interval, config.ping_timeout) if b]
+        self._sweep_every = max(0.05, min([PING_SWEEP, *(b / 4 for b in bounds)]))
         self._file_budget = 1 << 30
         self.close_timeout = CLOSE_TIMEOUT
         self.io = IOStats()
@@ -158,7 +164,7 @@ class StreamServer:
         self._arm()
         self._warned = now
         self._housekeeping = loop.call_later(HOUSEKEEPING_INTERVAL, self._keep_house)
-        self._pinging = loop.call_later(PING_INTERVAL, self._ping)
+        self._pinging = loop.call_later(self._sweep_every, self._ping)
         logger.info("serving %d symbols on ws://%s:%d/ws", len(market.symbols), self.config.host,
                     self.port)
 
@@ -322,10 +328,12 @@ class StreamServer:
                                                                   self._keep_house)
 
     def _ping(self) -> None:
-        """Keepalive pings, and the pings that measure how far behind each reader is."""
+        """Keepalive pings, ping timeouts, and readers behind whose frames have stopped."""
         config = self.config
         now = time.monotonic()
         for session, connection in list(self._connections.items()):
+            if not connection.pinging and now - connection.last_ping < self._sweep_every:
+                continue  # the commonest case, at the least cost: nothing can be due
             lag = connection.lag(now)
             if config.ping_timeout is not None and connection.ping_age(now) > config.ping_timeout:
                 if session.conflating:  # it reads nothing while it is sent data
@@ -341,7 +349,7 @@ class StreamServer:
                 connection.ping(now)  # quiet for a while (while frames flow, they carry pings)
             if lag > config.max_lag and not session.conflating:
                 self._backlog(session, connection)
-        self._pinging = asyncio.get_running_loop().call_later(PING_INTERVAL, self._ping)
+        self._pinging = asyncio.get_running_loop().call_later(self._sweep_every, self._ping)
 
     def ponged(self, connection: Connection) -> None:
         """A pong came back: the client read everything sent before its ping."""
@@ -468,8 +476,7 @@ class StreamServer:
         self.io.compressed += connection.compressed
         logger.info("open %s", connection.peer)
         if self.config.idle_timeout is not None:
-            connection.set_deadline(self.config.idle_timeout,
-                                    lambda: self._close_if_idle(connection))
+            connection.set_deadline(self.config.idle_timeout, self._close_if_idle, connection)
 
     def _close_if_idle(self, connection: Connection) -> None:
         session = connection.session

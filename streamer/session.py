@@ -21,7 +21,6 @@ operations: they are never dropped).
 from __future__ import annotations
 
 import math
-from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -82,6 +81,11 @@ class Session:
     the connection's private streams on its own instants (see :func:`schedule.phase`).
     """
 
+    #: One of these per connection: slots, not a dict.
+    __slots__ = ("_behind_since", "_bucket", "_ended", "_first_seq", "_latest", "_next_sub",
+                 "_parts", "_refused_in_a_row", "_replaying", "_replays", "_resume",
+                 "close_request", "config", "frame", "hub", "phase", "subs")
+
     def __init__(self, hub: Hub, config: ServerConfig, now: float = 0.0, *,
                  frame: Callable[[Sequence[str]], bytes] | None = None,
                  phase: float = 0.0) -> None:
@@ -104,7 +108,7 @@ class Session:
         """While conflating: the seq of each subscription's first tick kept. Live ticks have
         consecutive seqs, so ``newest - first`` of them were dropped."""
         self._ended: dict[int, str] = {}
-        self._replays: deque[Replay] = deque()
+        self._replays: list[Replay] = []
         """Replays in the order they are sent (one at a time), produced as room allows."""
         self._replaying: dict[int, Replay] = {}
         self._resume: _Resume | None = None
@@ -314,7 +318,7 @@ class Session:
             if budget is not None:
                 budget -= max(1, len(texts))
             if replay.done:
-                self._replays.popleft()
+                self._replays.pop(0)
                 del self._replaying[replay.sub]
                 if replay.end is not None:
                     self.subs.pop(replay.sub, None)

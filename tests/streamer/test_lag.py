@@ -16,6 +16,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from tests.conftest import ServerProcess, timeout, wait_for
+from wire.frames import client_frame
 
 RATE = 500  # Hz: the stream every reader here follows
 
@@ -148,3 +149,54 @@ async def test_readers_whose_operations_wait_to_be_carried_out_are_not_taken_for
     assert took > 1.5, took  # the operations did keep the readers waiting past max_lag
     assert lagging == [0] * 40
     assert (await asyncio.to_thread(health, proc.port))["ticks_conflated"] == 0
+
+
+# --- pongs, however they come ---------------------------------------------------------------
+
+
+@pytest.mark.parametrize("how", ["alone", "split", "with_a_message", "two_at_once"])
+async def test_a_pong_answers_its_ping_however_it_arrives(server, how):
+    """The commonest frame, a pong alone, is read without the library's parser; split, or
+    sharing a read with other frames, it goes through the parser. Either way it answers."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", server.port)
+    writer.write(b"GET /ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 b"Sec-WebSocket-Version: 13\r\n\r\n")
+    await wait_for(reader.readuntil(b"\r\n\r\n"))
+    writer.write(client_frame(b'{"op": "subscribe", "symbol": "BOLT"}'))
+    connection = next(iter(server._connections.values()))
+    mask = b"\x11\x22\x33\x44"
+    answered = 0
+    try:
+        while answered < 3:
+            first, size = await wait_for(reader.readexactly(2))
+            if size == 126:  # the ack is longer than 125 bytes
+                size = int.from_bytes(await wait_for(reader.readexactly(2)), "big")
+            payload = await wait_for(reader.readexactly(size))
+            if first != 0x89:  # not a ping
+                continue
+            assert connection.pinging
+            masked = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+            pong = bytes((0x8A, 0x88)) + mask + masked
+            if how == "alone":
+                writer.write(pong)
+            elif how == "split":
+                writer.write(pong[:5])
+                await writer.drain()
+                await asyncio.sleep(0)  # let the server read the first piece on its own
+                writer.write(pong[5:])
+            elif how == "with_a_message":
+                writer.write(pong + client_frame(b'{"op": "ping", "id": 1}'))
+            else:
+                writer.write(pong + pong)
+            await writer.drain()
+
+            async def answered_by_the_server() -> None:
+                while connection.pinging:
+                    await asyncio.sleep(0.001)
+            await wait_for(answered_by_the_server())
+            answered += 1
+        assert connection.round_trip > 0
+        assert connection.lag(time.monotonic()) < 0.5
+    finally:
+        writer.close()
