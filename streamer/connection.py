@@ -147,8 +147,7 @@ class Connection(asyncio.Protocol):
         self.server.connection_made(self)
 
     def _tune(self, sock: socket.socket) -> None:
-        try:
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        try:  # (asyncio sets TCP_NODELAY on every TCP transport by itself)
             sock.setsockopt(socket.IPPROTO_TCP, _TCP_NOTSENT_LOWAT, NOTSENT_LOWAT)
             if self.server.config.socket_send_buffer is not None:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF,

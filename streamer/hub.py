@@ -64,12 +64,18 @@ class Stream:
     subscribers: dict[tuple[Peer, int], tuple[str, Deliver]] = field(default_factory=dict)
     """``(peer, sub) -> (tick head, peer.deliver)`` of every subscription to this stream (a
     private stream has at most one). The bound method is kept, not looked up per tick."""
+    _described: dict[str, object] | None = field(default=None, init=False, repr=False)
 
     def describe(self) -> dict[str, object]:
-        """The effective parameters, as the protocol reports them."""
-        p = self.params
-        return dict(zip(PARAMS_FIELDS, (GBM, p.start_price, p.mu, p.sigma, p.delta,
-                                        self.interval, self.seed, self.periods)))
+        """The effective parameters, as the protocol reports them: made once per stream, and
+        shared (every caller only encodes it; none may change it)."""
+        described = self._described
+        if described is None:
+            p = self.params
+            described = self._described = dict(zip(PARAMS_FIELDS, (
+                GBM, p.start_price, p.mu, p.sigma, p.delta, self.interval, self.seed,
+                self.periods)))
+        return described
 
 
 class Hub:
@@ -82,6 +88,8 @@ class Hub:
         self._t0 = np.zeros(0)
         self._interval = np.ones(0)
         self._due = np.zeros(0)
+        self._next_due: float | None = None
+        """``next_due()`` as last computed; ``None`` once any instant changed."""
         self._last = np.zeros(0, dtype=np.int64)
         self._streams: dict[int, Stream] = {}
         self._symbols: dict[str, Stream] = {}
@@ -170,6 +178,7 @@ class Hub:
         self._owner[slot] = -1
         finished = periods is not None and seq >= periods - 1
         self._due[slot] = _NEVER if finished else schedule.instant(t0, interval, seq + 1)
+        self._next_due = None
         return stream
 
     def _fit(self, capacity: int) -> None:
@@ -268,6 +277,7 @@ class Hub:
     def _close(self, stream: Stream) -> None:
         del self._streams[stream.slot]
         self._due[stream.slot] = _NEVER
+        self._next_due = None
         self.bank.remove(stream.slot)
 
     @property
@@ -282,7 +292,10 @@ class Hub:
 
     def next_due(self) -> float:
         """The instant of the earliest tick not yet produced (``inf`` when there is none)."""
-        return float(self._due.min()) if len(self._due) else float("inf")
+        due = self._next_due
+        if due is None:  # a subscribe to a symbol changes nothing: no pass over every stream
+            due = self._next_due = float(self._due.min()) if len(self._due) else float("inf")
+        return due
 
     def advance(self, now: float) -> list[Peer]:
         """Produce the ticks due at ``now``, at most :data:`MAX_ROUNDS` instants and about
@@ -303,6 +316,7 @@ class Hub:
 
     def _step(self, slots: np.ndarray) -> None:
         times = self._due[slots]
+        self._next_due = None
         prices = self.bank.step(slots)
         seqs = self.bank.seq[slots]
         self.ticks_stepped += len(slots)

@@ -18,7 +18,6 @@ from __future__ import annotations
 import asyncio
 import hmac
 import logging
-import os
 import re
 import resource
 import time
@@ -55,10 +54,6 @@ HOUSEKEEPING_INTERVAL = 0.1
 #: is handled there; the sweep only catches one whose frames have stopped.)
 PING_SWEEP = 1.0
 WARNING_INTERVAL = 10.0
-#: Frames written in one burst between two yields of the CPU (``sched_yield``). A reader on
-#: the same machine is woken on the core that writes to it, and would otherwise wait for the
-#: whole burst: yielding every 100 frames halved the p99 delay of 1,000 local connections.
-YIELD_EVERY = 100
 #: File descriptors kept free of client connections (listening sockets, the event loop, logs,
 #: files of the dashboard), and how many of the rest are kept for plain HTTP (/healthz).
 FILES_RESERVED = 32
@@ -233,10 +228,8 @@ class StreamServer:
             now = self._clock()
             self.metrics.lateness.observe(max(0.0, now - self.hub.next_due()))
             frames: dict[Any, dict[str, bytes]] = {}  # this instant's frames, by their one event
-            for n, peer in enumerate(self.hub.advance(now), 1):
+            for peer in self.hub.advance(now):
                 self._flush(peer, frames)  # type: ignore[arg-type]  # the hub's peers are sessions
-                if not n % YIELD_EVERY:
-                    os.sched_yield()  # let local readers woken by this burst run (see above)
             self._arm()
         except Exception as exc:  # a broken producer must stop the feed loudly, not hang it
             logger.critical("tick producer failed; closing the server", exc_info=True)
