@@ -167,27 +167,36 @@ def test_one_connections_streams_share_instants_across_intervals_and_start_times
     assert len(fast_instants & slow_instants) == 1_000  # every other instant of the fast one
 
 
-@pytest.mark.parametrize("count", [10, 100, 1_000, 10_000])
+@pytest.mark.parametrize("count", [10, 50, 100, 1_000, 10_000])
 def test_phases_of_connections_opened_together_spread_over_the_second(count):
     phases = [schedule.phase(n) for n in range(1, count + 1)]
     assert all(0.0 <= p < 1.0 for p in phases)
-    slots = np.array([round(p * 1_000) for p in phases])
-    assert np.allclose(slots / 1_000, phases, rtol=0, atol=1e-12)  # whole milliseconds
-    per_slot = np.bincount(slots, minlength=1_000)
-    # as even as a millisecond grid allows: at most 2 in a slot beyond the fair share
-    assert per_slot.max() <= math.ceil(count / 1_000) + 2, per_slot.max()
-    if count <= 1_000:
+    slots = np.array([round(p * 100) for p in phases])
+    assert np.allclose(slots / 100, phases, rtol=0, atol=1e-12)  # whole hundredths
+    per_slot = np.bincount(slots, minlength=100)
+    # as even as the grid allows: at most 2 in a step beyond the fair share
+    assert per_slot.max() <= math.ceil(count / 100) + 2, per_slot.max()
+    if count <= 100:
         ordered = sorted(phases)
         gaps = np.diff([*ordered, ordered[0] + 1.0])
         assert gaps.max() < 3 / count + 1e-6
 
 
-@pytest.mark.parametrize("interval", [0.1, 0.01])
-def test_phases_spread_over_intervals_shorter_than_a_second_too(interval):
+@pytest.mark.parametrize(("interval", "steps"), [(0.1, 10), (0.05, 5), (0.5, 50)])
+def test_phases_spread_over_intervals_shorter_than_a_second_too(interval, steps):
     count = 1_000
     offsets = np.array([schedule.aligned_t0(T0 + 5.0, interval, schedule.phase(n)) - T0
                         for n in range(1, count + 1)]) % interval
-    slots = np.round(offsets * 1_000).astype(int) % round(interval * 1_000)  # whole ms
-    per_slot = np.bincount(slots, minlength=round(interval * 1_000))
-    share = count / len(per_slot)
+    slots = np.round(offsets * 100).astype(int) % steps  # whole hundredths
+    per_slot = np.bincount(slots, minlength=steps)
+    assert len(per_slot) == steps
+    share = count / steps
     assert per_slot.min() >= share * 0.6 and per_slot.max() <= share * 1.5, per_slot
+
+
+def test_a_10_ms_stream_shares_its_instants_with_every_connection():
+    # under the grid's step the phase cannot spread anything: every connection's 10 ms
+    # streams tick together, as a hundred streams of one connection do
+    offsets = {round((schedule.aligned_t0(T0 + 5.0, 0.01, schedule.phase(n)) - T0) % 0.01, 6)
+               % 0.01 for n in range(1, 200)}
+    assert len({round(o * 1e6) % 10_000 for o in offsets}) == 1
