@@ -16,8 +16,13 @@ Scenarios, measured with the project's load tester (`clients.load`):
   connection, up to the highest load every server keeps at p99 < 50 ms, no gap, >= 99 % of the
   ticks delivered (the *maximum sustained* load);
 * **B**: 100 connections x 100 private streams, interval 100 ms down to 10 ms;
-* **C**: memory per connection with 10,000 connections (`bench/memory.py`);
-* **D**: the simulation alone (`bench/simulation_speed.py`) and `/gbm` with a million prices.
+* **P**: 1,000 connections with one private 1 Hz stream each (where every stream falling due
+  at the same instant would make the last connection wait for a burst of 1,000 writes);
+* **C**: memory per connection with 10,000 connections, and how long they take to open and
+  subscribe, 200 in flight (`bench/memory.py`, with the C client `bench/storm.c`);
+* **D**: the simulation alone (`bench/simulation_speed.py`) and `/gbm` with a million prices;
+* **E**: compression: CPU and bytes per tick with and without `--compression deflate`
+  (`bench/compression.py`).
 
 Writes the tables between the markers in `docs/benchmarks.md` and a plot next to it.
 
@@ -208,6 +213,9 @@ def ramp(scenario: str, levels: list[float], servers: list[str], duration: float
                 subscriber = ProtocolSubscriber(kind="shared", symbols=SYMBOLS[:level])
                 point = measure(server, "A", 1000, subscriber, level, 1000 * level * 10.0,
                                 duration)
+            elif scenario == "P":  # the level is the stream's interval
+                subscriber = ProtocolSubscriber(kind="private", interval=level)
+                point = measure(server, "P", 1000, subscriber, 1, 1000 / level, duration)
             else:
                 subscriber = ProtocolSubscriber(kind="private", interval=level)
                 point = measure(server, "B", 100, subscriber, 100, 100 * 100 / level, duration)
@@ -273,7 +281,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer levels, shorter holds")
     parser.add_argument("--duration", type=float, default=None, help="hold per run (s)")
-    parser.add_argument("--skip", default="", help="comma-separated scenarios to skip: A,B,C,D")
+    parser.add_argument("--skip", default="",
+                        help="comma-separated scenarios to skip: A,B,P,C,D,E")
     parser.add_argument("--baseline", type=Path, default=None, metavar="DIR",
                         help="also measure the server of the checkout in DIR, as 'baseline' "
                              "(scenarios A and B; the docs are not rewritten)")
@@ -293,7 +302,7 @@ def main() -> None:
         SERVERS["baseline"] = SERVERS["this server"]
         CWD["baseline"] = args.baseline.resolve()
         servers.insert(1, "baseline")
-        skip |= {"C", "D"}
+        skip |= {"C", "D", "E"}
         COLORS["baseline"] = "tab:purple"
     points: list[Point] = []
     if "A" not in skip:
@@ -305,9 +314,15 @@ def main() -> None:
         print("scenario B", flush=True)
         levels = [0.1, 0.02, 0.01] if args.quick else [0.1, 0.05, 0.02, 0.01]
         points += ramp("B", levels, servers, duration)
+    if "P" not in skip:
+        print("scenario P", flush=True)
+        points += ramp("P", [1.0, 1.0], servers, duration)  # twice, alternated
     memory = "" if "C" in skip else run_script(
         ["bench/memory.py", "--connections", "2000" if args.quick else "10000", "--servers",
          "this server,node ws" if node_ready else "this server,naive"])
+    compression = "" if "E" in skip else run_script(
+        ["bench/compression.py", "--hold", "5" if args.quick else "10", "--rounds",
+         "1" if args.quick else "2"])
     simulation = "" if "D" in skip else run_script(["bench/simulation_speed.py"])
     gbm = "" if "D" in skip else run_script(["bench/gbm_batch.py", "--periods", "1000000"])
     (ROOT / "bench" / "out").mkdir(exist_ok=True)
@@ -315,21 +330,22 @@ def main() -> None:
         saved = [p.__dict__ for p in points]
         (ROOT / "bench" / "out" / "compare-baseline.json").write_text(json.dumps(
             {"points": saved, "baseline": str(args.baseline), "duration": duration}, indent=1))
-        for scenario in ("A", "B"):
+        for scenario in ("A", "B", "P"):
             print("\n".join(table(points, scenario)))
         return
     RESULTS.write_text(json.dumps({"points": [p.__dict__ for p in points], "memory": memory,
-                                   "finished": time.time(),
+                                   "compression": compression, "finished": time.time(),
                                    "simulation": simulation, "gbm": gbm, "servers": servers,
                                    "duration": duration, "quick": args.quick}, indent=1))
-    publish(points, memory, simulation, gbm, servers, duration, args.quick, time.time())
+    publish(points, memory, simulation, gbm, servers, duration, args.quick, time.time(),
+            compression)
 
 
 def publish(points: list[Point], memory: str, simulation: str, gbm: str, servers: list[str],
-            duration: float, quick: bool, finished: float) -> None:
+            duration: float, quick: bool, finished: float, compression: str = "") -> None:
     if points:
         plot(points)
-    write(points, memory, simulation, gbm, servers, duration, quick, finished)
+    write(points, memory, simulation, gbm, servers, duration, quick, finished, compression)
 
 
 def replot() -> None:
@@ -337,11 +353,11 @@ def replot() -> None:
     saved = json.loads(RESULTS.read_text())
     points = [Point(**dict(p.items())) for p in saved["points"]]
     publish(points, saved["memory"], saved["simulation"], saved["gbm"], saved["servers"],
-            saved["duration"], saved["quick"], saved["finished"])
+            saved["duration"], saved["quick"], saved["finished"], saved.get("compression", ""))
 
 
 def write(points: list[Point], memory: str, simulation: str, gbm: str, servers: list[str],
-          duration: float, quick: bool, finished: float) -> None:
+          duration: float, quick: bool, finished: float, compression: str = "") -> None:
     versions = {name: _version(name) for name in ("websockets", "numpy", "orjson")}
     node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip() \
         if shutil.which("node") else "absent"
@@ -354,10 +370,20 @@ def write(points: list[Point], memory: str, simulation: str, gbm: str, servers: 
              f"holds its load {duration:g} s after the ramp; load from 2 tester processes on "
              "the same machine.", ""]
     for scenario, title in (("A", "A: 1,000 connections on shared 10 Hz symbols"),
-                            ("B", "B: 100 connections x 100 private streams")):
+                            ("B", "B: 100 connections x 100 private streams"),
+                            ("P", "P: 1,000 connections x one private 1 Hz stream each")):
         if not any(p.scenario == scenario for p in points):
             continue
         lines += [f"### {title}", "", *table(points, scenario), ""]
+        if scenario == "P":
+            p99s = {server: [p.p99 for p in points if p.scenario == "P" and p.server == server]
+                    for server in servers}
+            lines += [f"- p99, this server / {peer}: "
+                      f"{max(p99s['this server']) * 1e3:.1f} / {max(p99s[peer]) * 1e3:.1f} ms "
+                      f"(worst of the runs) = **{max(p99s['this server']) / max(p99s[peer]):.2f}x**"
+                      for peer in servers[1:] if p99s.get(peer) and p99s.get("this server")]
+            lines.append("")
+            continue
         ours = best(points, scenario, "this server")
         first = min((p.offered for p in points if p.scenario == scenario), default=0.0)
         for peer in servers[1:]:
@@ -374,8 +400,10 @@ def write(points: list[Point], memory: str, simulation: str, gbm: str, servers: 
                              f"{at['this server'].p99 * 1e3:.1f} / {at['node ws'].p99 * 1e3:.1f}"
                              f" ms = **{at['this server'].p99 / at['node ws'].p99:.2f}x**")
         lines.append("")
-    for title, text in (("C: memory per connection", memory), ("D: simulation alone", simulation),
-                        ("D: /gbm with a million prices", gbm)):
+    for title, text in (("C: memory per connection and a reconnect storm", memory),
+                        ("D: simulation alone", simulation),
+                        ("D: /gbm with a million prices", gbm),
+                        ("E: compression (CPU and bytes per tick)", compression)):
         if text.strip():
             lines += [f"### {title}", "", "```", text.strip(), "```", ""]
     if points:

@@ -213,7 +213,7 @@ def main() -> None:
                       f"{row['bytes_per_tick']:6.1f} B/tick  CPU {row['cpu_share']:4.0%} "
                       f"{row['cpu_us_per_tick']:5.2f} µs/tick  "
                       f"{row['rss_kib_per_connection']:5.1f} KiB/conn  "
-                      f"compressed {row['compressed']}", flush=True)
+                      f"compressed {row['compressed']}", file=sys.stderr, flush=True)
     print(table(rows))
     if args.json:
         args.json.write_text(json.dumps(rows, indent=1))
