@@ -47,6 +47,7 @@ import shutil
 import subprocess
 import sys
 import threading
+from collections import Counter
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -408,8 +409,12 @@ def write(points: list[Point], memory: str, simulation: str, gbm: str, servers: 
             lines += [f"### {title}", "", "```", text.strip(), "```", ""]
     if points:
         lines += [f"![delivered ticks/s and p99 delay against offered load]({PLOT.name})", ""]
-    notes = sorted({f"{p.server} ({p.scenario}, {p.offered:,.0f}/s): {note}" for p in points
-                    for note in p.notes})
+    counted: Counter[str] = Counter(  # one line per kind of note, not per connection
+        f"{p.server} ({p.scenario}, {p.offered:,.0f}/s): "
+        f"{re.sub(r'worker [0-9]+: connection [0-9]+: ', '', note)}"
+        for p in points for note in p.notes)
+    notes = sorted(f"{note} ({n} connections)" if n > 1 else note
+                   for note, n in counted.items())
     if notes:
         lines += ["Notes from the runs:", "", *[f"- {n}" for n in notes], ""]
     lines.append(END)
