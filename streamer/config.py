@@ -76,8 +76,8 @@ class ServerConfig:
     max_frame_bytes: int = setting(64 * 1024, "largest client frame read at all (what a "
                                    "connection can make the server buffer); a larger one "
                                    "closes the connection with 1009", unit="bytes")
-    max_connections: int = setting(20_000, "open WebSocket connections; one more is refused "
-                                   "with HTTP 503")
+    max_connections: int = setting(20_000, "open connections (WebSocket and SSE); one more is "
+                                   "refused with HTTP 503")
     max_streams: int = setting(100_000, "private streams in the whole server (about 2 KB "
                                "each); one more is limit_exceeded")
     max_ticks_per_second: float = setting(

@@ -620,7 +620,11 @@ class Connection(asyncio.Protocol):
             if data:
                 transport.write(data)
             elif transport.can_write_eof():
-                transport.write_eof()
+                try:
+                    transport.write_eof()
+                except OSError:  # the peer is gone already (ENOTCONN): nothing to half-close
+                    transport.abort()
+                    break
         if protocol.close_expected() or protocol.state is CLOSED:
             if not transport.is_closing():
                 transport.close()

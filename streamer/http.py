@@ -25,7 +25,7 @@ MAX_HEADERS = 100
 METHODS = ("GET", "HEAD")
 #: Headers that must not be repeated: a second one is ambiguous (which Origin? which token?).
 SINGLE = frozenset({"host", "origin", "authorization", "content-length", "upgrade",
-                    "sec-websocket-key", "sec-websocket-version", "cookie"})
+                    "sec-websocket-key", "sec-websocket-version", "cookie", "last-event-id"})
 
 _TOKEN = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 _TARGET = re.compile(rb"/[\x21-\x7e]*")
@@ -135,8 +135,8 @@ def response(status: int, body: bytes, content_type: str = "application/json", *
     lines = [f"HTTP/1.1 {status} {http.HTTPStatus(status).phrase}",
              f"Date: {email.utils.formatdate(usegmt=True)}",
              "Connection: close",
-             f"Content-Length: {len(body)}",
-             f"Content-Type: {content_type}",
+             *([] if status == 204 else [f"Content-Length: {len(body)}",  # 204 has no body
+                                         f"Content-Type: {content_type}"]),
              f"Cache-Control: {cache}",
              "X-Content-Type-Options: nosniff",
              *(f"{name}: {value}" for name, value in headers)]

@@ -35,7 +35,14 @@ from simulation import Market, demo_market, load_market
 from streamer import __version__, http, schedule, sse
 from streamer.batch import gbm_reply
 from streamer.config import ServerConfig
-from streamer.connection import OPEN_STATE, SSE_PENDING, STREAMING, WRITE_HIGH, Connection
+from streamer.connection import (
+    OPEN_STATE,
+    SSE,
+    SSE_PENDING,
+    STREAMING,
+    WRITE_HIGH,
+    Connection,
+)
 from streamer.hub import Hub
 from streamer.metrics import IOStats, Metrics
 from streamer.session import Session
@@ -257,6 +264,8 @@ class StreamServer:
             self.io.frames += 1
             self.io.bytes += len(wire)
             backlog = connection.backlog
+            if not session.subs and connection.state == SSE and not session.replaying:
+                connection.close(CloseCode.NORMAL, "the stream ended")  # its last event: sent
         # Past a bound (in bytes, or in time at the last write), or conflating: the policy
         # decides; otherwise there is nothing for it to do.
         if backlog > self.config.max_send_buffer or session.conflating or connection.behind:
@@ -555,9 +564,13 @@ class StreamServer:
         try:
             text = sse.subscribe_text(request.query, request.header("Last-Event-ID"))
         except CommandError as exc:
-            self.io.http[400] += 1
-            connection.respond(http.response(400, orjson.dumps(
-                {"error": exc.message, "code": exc.code.value, "field": exc.field})))
+            self._sse_refuse(connection, 400, exc.message, exc.code.value, exc.field)
+            return
+        limit = self.config.max_message_bytes
+        if len(text) > limit:  # the WebSocket door's bound on a subscribe, in the query's terms
+            self._sse_refuse(connection, 414, f"the query makes a subscribe of {len(text)} "
+                             f"bytes; the limit is {limit} (--max-message-bytes)",
+                             "limit_exceeded", None)
             return
         session = self._new_session(sse.events_text)
         connection.start_sse(session)
@@ -572,21 +585,39 @@ class StreamServer:
 
     def _sse_answer(self, connection: Connection, session: Session) -> None:
         """The subscribe of an ``/sse`` request was carried out: start the stream, or refuse
-        the request with the error it got."""
-        if not session.subs:
-            parts = session.take_events()
-            error = orjson.loads(parts[0]) if parts else {}
+        the request with the error it got. A browser that resumes a finite stream after its
+        ``end`` gets 204, the answer that stops an ``EventSource`` from reconnecting."""
+        error = session.refusal()
+        if error is not None:
             status, body = sse.error_body(error)
             self.io.http[status] += 1
-            connection.respond(http.response(status, body, headers=[("Retry-After", "1")]
-                                             if status in (429, 503) else []))
+            connection.respond(http.response(status, body, headers=self._cors(connection) + (
+                [("Retry-After", "1")] if status in (429, 503) else [])))
             return
         request = connection.request
-        origin = request.header("Origin") if request is not None else None
-        connection.stream(sse.head([("Access-Control-Allow-Origin", origin), ("Vary", "Origin")]
-                                   if origin is not None else []))
+        if (not session.subs and request is not None and request.header("Last-Event-ID")
+                and not session.has_ticks_to_send):
+            self.io.http[204] += 1  # nothing after the last event it saw: the stream is over
+            connection.respond(http.response(204, b"", headers=self._cors(connection)))
+            return
+        connection.stream(sse.head(self._cors(connection)))
         self._flush(session)
         self._arm()
+
+    def _sse_refuse(self, connection: Connection, status: int, message: str, code: str,
+                    field: str | None) -> None:
+        self.io.http[status] += 1
+        connection.respond(http.response(status, orjson.dumps(
+            {"error": message, "code": code, "field": field}), headers=self._cors(connection)))
+
+    @staticmethod
+    def _cors(connection: Connection) -> list[tuple[str, str]]:
+        """The headers that let a page of the request's origin read the answer (the origin
+        was admitted already)."""
+        request = connection.request
+        origin = request.header("Origin") if request is not None else None
+        return [] if origin is None else [("Access-Control-Allow-Origin", origin),
+                                          ("Vary", "Origin")]
 
     def _authorised(self, request: http.HttpRequest, query: str) -> bool:
         token = self.config.token

@@ -25,6 +25,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import orjson
+
 from simulation import CatchUp, GBMParams, ParamError, PathCursor
 from simulation.params import pick_seed
 from streamer import schedule
@@ -45,6 +47,9 @@ from wire.values import check_seed, show
 #: being buffered without end. (One big frame of ticks, after the event loop was held up, only
 #: starts conflation.)
 HOLD_AT_MOST = 2
+
+#: How the texts of an error and of a tick begin (every event's text starts with its type).
+_ERROR_HEAD, _TICK_HEAD = '{"type":"error"', '{"type":"tick"'
 
 #: Replay ticks made at once when there is no limit, and the size of one (bytes, for ``room``).
 REPLAY_CHUNK = 10_000
@@ -295,11 +300,19 @@ class Session:
         parts.clear()
         return wire
 
-    def take_events(self) -> list[str]:
-        """The encoded events gathered and not sent yet, taken out of the session (the SSE
-        door answers a refused subscribe with its error as a plain HTTP response)."""
-        parts, self._parts = self._parts, []
-        return parts
+    def refusal(self) -> dict[str, Any] | None:
+        """The error a refused subscribe got, taken out, when that is all the session has to
+        send (the SSE door answers it as a plain HTTP error); ``None`` otherwise."""
+        parts = self._parts
+        if self.subs or len(parts) != 1 or not parts[0].startswith(_ERROR_HEAD):
+            return None
+        error: dict[str, Any] = orjson.loads(parts.pop())
+        return error
+
+    @property
+    def has_ticks_to_send(self) -> bool:
+        """Ticks wait to be sent (gathered, or in a replay)."""
+        return bool(self._replays) or any(part.startswith(_TICK_HEAD) for part in self._parts)
 
     @property
     def replaying(self) -> bool:

@@ -18,6 +18,7 @@ them); otherwise a reconnect starts a new stream, whose ack says so.
 from __future__ import annotations
 
 import email.utils
+import json
 from collections.abc import Iterable, Sequence
 from urllib.parse import parse_qsl
 
@@ -37,7 +38,7 @@ RETRY_MS = 1_000
 #: An SSE comment: a keepalive while no event is due (proxies close quiet connections).
 KEEPALIVE = b":\n\n"
 _MAX_PARAMETERS = 32
-_MAX_EVENT_ID = 20  # digits: a seq is at most 2**63
+_MAX_SEQ = 2**63 - 1  # a seq the server could ever reach, with room
 
 
 def subscribe_text(query: str, last_event_id: str | None = None) -> bytes:
@@ -54,32 +55,40 @@ def subscribe_text(query: str, last_event_id: str | None = None) -> bytes:
             continue
         if name not in FIELDS:
             raise CommandError(ErrorCode.BAD_REQUEST, f"unknown query parameter {name!r} for "
-                               f"/sse; expected {', '.join(FIELDS)}", None)
+                               f"/sse; expected {', '.join(FIELDS)}", name)
         if name in fields:
             raise CommandError.invalid(name, f"{name} is given twice")
         fields[name] = _value(name, value)
+    seq = None if not last_event_id else last_seq(last_event_id)
     private = "symbol" not in fields
-    if last_event_id and private and ("seed" not in fields or "t0" not in fields):
+    if seq is not None and private and ("seed" not in fields or "t0" not in fields):
         # a stream the URL does not name (the server picked its seed or t0) cannot be found
         # again: it starts afresh, and its new ack says so
-        last_event_id = None
-    if last_event_id:  # the browser resumes after the last event it saw
-        if not (last_event_id.isascii() and last_event_id.isdigit()
-                and len(last_event_id) <= _MAX_EVENT_ID):
-            raise CommandError.invalid("Last-Event-ID", f"Last-Event-ID must be the seq of an "
-                                       f"event of this stream, got {last_event_id[:40]!r}")
+        seq = None
+    if seq is not None:  # the browser resumes after the last event it saw
         fields.pop("history", None)  # resuming replaces the history asked for at first
-        fields["fromSeq"] = int(last_event_id) + 1
-    return orjson.dumps(fields)
+        fields["fromSeq"] = seq + 1  # and any fromSeq of the URL: it is the newer
+    return json.dumps(fields).encode()  # the standard library's: integers of any size
+
+
+def last_seq(header: str) -> int:
+    """The seq a ``Last-Event-ID`` header names; :class:`CommandError` if it names none."""
+    if not (header.isascii() and header.isdigit() and len(header) <= len(str(_MAX_SEQ))
+            and int(header) <= _MAX_SEQ):
+        raise CommandError.invalid("Last-Event-ID", f"Last-Event-ID must be the seq of an "
+                                   f"event of this stream, got {header[:40]!r}")
+    return int(header)
 
 
 def _value(name: str, text: str) -> object:
-    """A query value as the JSON value the field takes: numbers for numeric fields (a value
-    that is not one is passed on as text, for the parser to refuse by name)."""
+    """A query value as the JSON value the field takes: numbers for numeric fields, read as
+    the WebSocket door reads them (the standard library's JSON: integers of any size stay
+    exact, for the range check to name); a value that is not a number is passed on as text,
+    for the parser to refuse by name."""
     if name in NUMBER_FIELDS or name in INTEGER_FIELDS:
         try:
-            value = orjson.loads(text)
-        except orjson.JSONDecodeError:
+            value = json.loads(text)
+        except (ValueError, RecursionError):
             return text
         return value if isinstance(value, int | float) and not isinstance(value, bool) else text
     return text

@@ -12,6 +12,7 @@ LISTEN = """([name, url]) => {
   const log = window.sse ??= {};
   const entry = log[name] = {seqs: [], prices: [], acks: [], opens: 0, errors: 0};
   const source = new EventSource(url);
+  (window.sources ??= {})[name] = source;
   source.onopen = () => { entry.opens += 1; };
   source.onerror = () => { entry.errors += 1; };
   source.addEventListener("subscribed", (e) => entry.acks.push(JSON.parse(e.data)));
@@ -55,3 +56,19 @@ async def test_eventsource_resumes_across_a_server_restart_with_no_gap(server_pr
     # the one the URL does not name fully starts afresh, and its new ack says so
     fresh = log["private"]["acks"]
     assert len(fresh) == 2 and fresh[1]["seq"] == 0 and fresh[1]["t0"] > ack["t0"]
+
+
+
+async def test_eventsource_stops_after_a_finite_streams_end(server, open_page):
+    """A finite stream's response ends after its ``end``; the browser reconnects once with the
+    end's id, gets 204 and stops (readyState CLOSED): no reconnect loop, every tick once."""
+    page = await open_page(f"http://127.0.0.1:{server.port}/")
+    await page.evaluate(LISTEN, ["first", "/sse?interval=0.01&periods=30&seed=5"])
+    ack = await until(page, "() => sse.first.acks[0]")
+    url = f"/sse?interval=0.01&periods=30&seed=5&t0={ack['t0']!r}"  # named: it resumes
+    await page.evaluate(LISTEN, ["named", url])
+    await until(page, "() => sources.named.readyState === EventSource.CLOSED", seconds=15)
+    log = await page.evaluate("() => sse.named")
+    start = log["acks"][0]["seq"] + 1  # the stream was already under way: its ack's seq
+    assert log["seqs"] == list(range(start, 30))  # then each tick once, to the last
+    assert log["opens"] == 1 and len(log["acks"]) == 1

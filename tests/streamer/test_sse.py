@@ -44,8 +44,9 @@ def test_a_query_becomes_the_websocket_doors_subscribe():
     ("mu=abc", "mu", "mu must be a number, got 'abc'"),
     ("seed=1.5", "seed", "seed"),
     ("symbol=ACME&symbol=BOLT", "symbol", "given twice"),
-    ("op=list", None, "unknown query parameter 'op'"),
-    ("colour=red", None, "unknown query parameter 'colour'"),
+    ("op=list", "op", "unknown query parameter 'op'"),
+    ("colour=red", "colour", "unknown query parameter 'colour'"),
+    ("seed=" + "9" * 5000, "seed", "seed must be an integer"),
 ])
 def test_a_bad_query_is_refused_naming_the_parameter(query, field, words):
     with pytest.raises(CommandError) as caught:
@@ -65,7 +66,8 @@ def test_a_private_stream_the_url_does_not_name_starts_afresh_on_a_reconnect(que
     assert "fromSeq" not in orjson.loads(sse.subscribe_text(query, "9"))
 
 
-@pytest.mark.parametrize("value", ["abc", "-1", "1.5", "9" * 30, "１２"])
+@pytest.mark.parametrize("value", ["abc", "-1", "1.5", "9" * 30, "１２", "99999999999999999999",
+                                   str(2**63), "9" * 10_000])
 def test_a_last_event_id_that_is_not_a_seq_is_refused_by_name(value):
     with pytest.raises(CommandError) as caught:
         sse.subscribe_text("symbol=ACME", value)
@@ -220,7 +222,7 @@ async def test_last_event_id_resumes_a_private_stream_named_by_seed_and_t0(serve
 
 @pytest.mark.parametrize(("query", "field"), [
     ("symbol=NOPE", "symbol"), ("mu=abc", "mu"), ("sigma=-1", "sigma"),
-    ("interval=0", "interval"), ("colour=red", None), ("history=5&fromSeq=3", "history"),
+    ("interval=0", "interval"), ("colour=red", "colour"), ("history=5&fromSeq=3", "history"),
 ])
 async def test_a_bad_query_is_a_400_naming_what_was_wrong_before_any_event(server, query,
                                                                            field):
@@ -232,10 +234,53 @@ async def test_a_bad_query_is_a_400_naming_what_was_wrong_before_any_event(serve
     assert server.health()["sse"] == 0
 
 
-async def test_a_bad_last_event_id_is_a_400_naming_it(server):
-    async with sse_get(server.port, "symbol=ACME", {"Last-Event-ID": "yesterday"}) as stream:
+@pytest.mark.parametrize("value", ["yesterday", "99999999999999999999", "1" + "0" * 30])
+async def test_a_bad_last_event_id_is_a_400_naming_it(server, value):
+    async with sse_get(server.port, "symbol=ACME", {"Last-Event-ID": value}) as stream:
         assert stream.status == 400
         assert orjson.loads(stream.body)["field"] == "Last-Event-ID"
+    async with sse_get(server.port, "symbol=ACME", {"Last-Event-ID": "1",
+                                                    "last-event-id": "2"}) as stream:
+        assert stream.status == 400  # which one? neither
+
+
+async def test_a_seed_beyond_64_bits_is_refused_in_the_websocket_doors_words(server):
+    async with sse_get(server.port, "seed=18446744073709551616") as stream, \
+            connect(ws_url(server)) as ws:
+        await ws.send('{"op": "subscribe", "seed": 18446744073709551616}')
+        by_ws = orjson.loads(await wait_for(ws.recv()))[0]
+        assert stream.status == 400
+        body = orjson.loads(stream.body)
+        assert (body["code"], body["field"], body["error"]) == (
+            by_ws["code"], "seed", by_ws["message"])
+        assert "got 18446744073709551616" in body["error"]
+
+
+async def test_a_query_too_long_for_a_subscribe_is_414_not_the_servers_fault(server):
+    async with sse_get(server.port, "symbol=" + "A" * 5_000) as stream:
+        assert stream.status == 414 and "retry-after" not in stream.headers
+        assert "--max-message-bytes" in orjson.loads(stream.body)["error"]
+
+
+async def test_a_finite_stream_closes_after_its_end_and_a_resume_after_it_gets_204(server):
+    async with sse_get(server.port, "interval=0.01&periods=20&seed=3") as first:
+        ack = await first.event()
+        assert ack is not None
+        seen = []
+        while (event := await first.event()) is not None and event["event"] != "end":
+            seen.append(int(event["id"]))
+        assert event is not None and int(event["id"]) == 19 and seen[-1] == 19
+        with pytest.raises(asyncio.IncompleteReadError):  # the server closed the stream
+            await first.event()
+        assert "closed: 1000 the stream ended" in first.comments
+    query = f"interval=0.01&periods=20&seed=3&t0={ack['data']['t0']!r}"
+    async with sse_get(server.port, query, {"Last-Event-ID": "19"}) as again:
+        assert again.status == 204  # EventSource stops reconnecting
+    async with sse_get(server.port, query, {"Last-Event-ID": "15"}) as late:
+        assert [t["data"]["seq"] for t in await late.ticks(4)] == [16, 17, 18, 19]
+    async with sse_get(server.port, query) as fresh:  # no resume: the ack and the end
+        events = [await fresh.event(), await fresh.event()]
+        assert [e["event"] for e in events if e] == ["subscribed", "end"]
 
 
 async def test_only_get_is_answered(server):
