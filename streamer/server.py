@@ -652,7 +652,8 @@ class StreamServer:
             self.io.refused[503] += 1
             self.report("upgrades refused at the connection limit")
             return http.error_response(503, f"the server holds its maximum of {limit} "
-                                            "connections; retry later")
+                                            "connections; retry later",
+                                       headers=[("Retry-After", "1")])
         return None
 
     def _gbm(self, connection: Connection, request: http.HttpRequest) -> None:

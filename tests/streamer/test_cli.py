@@ -85,3 +85,8 @@ def test_a_bad_market_file_exits_2_naming_the_file(tmp_path):
 def test_python_dash_m_streamer_and_the_version_answer():
     result = run("--version")
     assert result.returncode == 0 and result.stdout.startswith("streamer ")
+
+
+def test_the_banner_says_when_compression_is_on():
+    assert "compression" not in cli.banner(ServerConfig(), 8765)
+    assert "compression deflate" in cli.banner(ServerConfig(compression="deflate"), 8765)

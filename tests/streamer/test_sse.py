@@ -309,7 +309,7 @@ async def test_past_the_connection_limit_a_stream_is_refused_with_503(config):
             sse_get(srv.port, "symbol=ACME") as first:
         assert first.status == 200
         async with sse_get(srv.port, "symbol=ACME") as second:
-            assert second.status == 503
+            assert second.status == 503 and second.headers["retry-after"] == "1"
             assert "maximum" in orjson.loads(second.body)["error"]
 
 
