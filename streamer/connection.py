@@ -119,9 +119,9 @@ class Connection(asyncio.Protocol):
         self._probe_every = server.config.max_lag * PROBE_EVERY
         self._max_lag = server.config.max_lag
         self.behind = False
+        """At the last write, what was sent had waited unread for more than ``max_lag``."""
         self._resumed_at = 0.0
         """When this side last resumed reading the connection (lag is not counted before)."""
-        """At the last write, what was sent had waited unread for more than ``max_lag``."""
         self.last_ping = self.opened
         self.bytes_since_ping = 0
         self.round_trip = 0.0

@@ -47,7 +47,7 @@ from streamer.hub import Hub
 from streamer.metrics import IOStats, Metrics
 from streamer.session import Session
 from wire.errors import CommandError
-from wire.names import CloseCode
+from wire.names import CloseCode, ErrorCode
 
 logger = logging.getLogger("streamer.server")
 
@@ -570,7 +570,7 @@ class StreamServer:
         if len(text) > limit:  # the WebSocket door's bound on a subscribe, in the query's terms
             self._sse_refuse(connection, 414, f"the query makes a subscribe of {len(text)} "
                              f"bytes; the limit is {limit} (--max-message-bytes)",
-                             "limit_exceeded", None)
+                             ErrorCode.LIMIT_EXCEEDED.value, None)
             return
         session = self._new_session(sse.events_text)
         connection.start_sse(session)
@@ -589,10 +589,8 @@ class StreamServer:
         ``end`` gets 204, the answer that stops an ``EventSource`` from reconnecting."""
         error = session.refusal()
         if error is not None:
-            status, body = sse.error_body(error)
-            self.io.http[status] += 1
-            connection.respond(http.response(status, body, headers=self._cors(connection) + (
-                [("Retry-After", "1")] if status in (429, 503) else [])))
+            self._sse_refuse(connection, sse.refusal_status(error["code"], error["field"]),
+                             error["message"], error["code"], error["field"])
             return
         request = connection.request
         if (not session.subs and request is not None and request.header("Last-Event-ID")
@@ -607,8 +605,7 @@ class StreamServer:
     def _sse_refuse(self, connection: Connection, status: int, message: str, code: str,
                     field: str | None) -> None:
         self.io.http[status] += 1
-        connection.respond(http.response(status, orjson.dumps(
-            {"error": message, "code": code, "field": field}), headers=self._cors(connection)))
+        connection.respond(sse.refusal(status, message, code, field, self._cors(connection)))
 
     @staticmethod
     def _cors(connection: Connection) -> list[tuple[str, str]]:

@@ -36,7 +36,7 @@ from streamer.replay import Replay
 from wire import commands, events
 from wire.errors import CommandError
 from wire.frames import server_frame
-from wire.names import STREAM_DEFAULTS, CloseCode, ErrorCode
+from wire.names import STREAM_DEFAULTS, CloseCode, ErrorCode, EventType
 from wire.pacing import TokenBucket
 from wire.values import check_seed, show
 
@@ -47,9 +47,6 @@ from wire.values import check_seed, show
 #: being buffered without end. (One big frame of ticks, after the event loop was held up, only
 #: starts conflation.)
 HOLD_AT_MOST = 2
-
-#: How the texts of an error and of a tick begin (every event's text starts with its type).
-_ERROR_HEAD, _TICK_HEAD = '{"type":"error"', '{"type":"tick"'
 
 #: Replay ticks made at once when there is no limit, and the size of one (bytes, for ``room``).
 REPLAY_CHUNK = 10_000
@@ -82,8 +79,8 @@ class Session:
     ``frame`` turns the encoded events of one frame into the bytes to write: a WebSocket text
     frame of their JSON array by default (:func:`websocket_frame`); the SSE door writes them as
     server-sent events, and an in-memory transport takes the array's text as it is
-    (:func:`wire.events.payload`). ``phase`` (s) places
-    the connection's private streams on its own instants (see :func:`schedule.phase`).
+    (:func:`wire.events.payload`). ``phase`` (s) places the connection's private streams on
+    its own instants (see :func:`schedule.phase`).
     """
 
     #: One of these per connection: slots, not a dict.
@@ -304,7 +301,7 @@ class Session:
         """The error a refused subscribe got, taken out, when that is all the session has to
         send (the SSE door answers it as a plain HTTP error); ``None`` otherwise."""
         parts = self._parts
-        if self.subs or len(parts) != 1 or not parts[0].startswith(_ERROR_HEAD):
+        if self.subs or len(parts) != 1 or events.type_of(parts[0]) != EventType.ERROR:
             return None
         error: dict[str, Any] = orjson.loads(parts.pop())
         return error
@@ -312,7 +309,8 @@ class Session:
     @property
     def has_ticks_to_send(self) -> bool:
         """Ticks wait to be sent (gathered, or in a replay)."""
-        return bool(self._replays) or any(part.startswith(_TICK_HEAD) for part in self._parts)
+        return bool(self._replays) or any(events.type_of(part) == EventType.TICK
+                                          for part in self._parts)
 
     @property
     def replaying(self) -> bool:

@@ -24,6 +24,8 @@ from urllib.parse import parse_qsl
 
 import orjson
 
+from streamer import http
+from wire import events
 from wire.errors import CommandError
 from wire.names import INTEGER_FIELDS, NUMBER_FIELDS, SUBSCRIBE_FIELDS, ErrorCode, EventType
 
@@ -98,7 +100,7 @@ def events_text(parts: Sequence[str]) -> bytes:
     """Encoded events (their JSON texts) as SSE events."""
     out = []
     for text in parts:
-        kind = text[9:text.index('"', 9)]  # every event's text starts {"type":"<kind>"
+        kind = events.type_of(text)
         if kind in _RESUMABLE:
             out.append(f"event: {kind}\nid: {_seq(text)}\ndata: {text}\n\n")
         else:
@@ -135,16 +137,20 @@ def closing(reason: str) -> bytes:
     return f": closed: {reason}\n\n".encode(errors="replace")
 
 
-def error_body(error: dict[str, object]) -> tuple[int, bytes]:
-    """The status and body of a refused ``/sse`` request, from the ``error`` event the
-    subscribe got: 503 when the server is at a limit of its own, else 400 (429 for the rate
-    limit)."""
-    code = error.get("code")
+def refusal_status(code: object, field: object) -> int:
+    """The status of a refused ``/sse`` request, from the error its subscribe got: 503 when
+    the server is at a limit of its own, else 400 (429 for the rate limit)."""
     if code == ErrorCode.RATE_LIMITED.value:
-        status = 429
-    elif code == ErrorCode.LIMIT_EXCEEDED.value and error.get("field") is None:
-        status = 503
-    else:
-        status = 400
-    body = {"error": error.get("message"), "code": code, "field": error.get("field")}
-    return status, orjson.dumps(body)
+        return 429
+    if code == ErrorCode.LIMIT_EXCEEDED.value and field is None:
+        return 503
+    return 400
+
+
+def refusal(status: int, message: str, code: str, field: str | None,
+            headers: list[tuple[str, str]]) -> bytes:
+    """The whole response refusing an ``/sse`` request: ``{"error", "code", "field"}``, with
+    ``Retry-After`` when the server, not the request, is the cause."""
+    retry = [("Retry-After", "1")] if status in (429, 503) else []
+    return http.response(status, orjson.dumps({"error": message, "code": code, "field": field}),
+                         headers=headers + retry)

@@ -318,6 +318,12 @@ def _short(value: object, limit: int = 120) -> str:
 # --- writing (the server's side) ------------------------------------------------------------
 
 
+def type_of(text: str) -> str:
+    """The ``type`` of an encoded event, read from its text: every event's text starts with
+    it (``{"type":"tick",``), as :meth:`Event.encode` and :func:`tick_head` write it."""
+    return text[9:text.index('"', 9)]
+
+
 def payload(parts: Sequence[str]) -> bytes:
     """One frame's text: a JSON array of already-encoded events."""
     return ("[" + ",".join(parts) + "]").encode()

@@ -54,6 +54,16 @@ def test_what_the_server_encodes_a_client_reads_back(event, wire):
     assert events.read(orjson.loads(event.encode())) == event
 
 
+@pytest.mark.parametrize(("event", "wire"), EXAMPLES)
+def test_an_encoded_events_type_is_read_from_its_text(event, wire):
+    assert events.type_of(event.encode()) == wire["type"]
+
+
+def test_a_hot_path_ticks_type_is_read_from_its_text():
+    texts = events.ticks([events.tick_head(3)], np.array([5]), np.array([1.5]), np.array([2.0]))
+    assert [events.type_of(t) for t in texts] == ["tick"]
+
+
 def test_every_event_type_has_an_example():
     assert {type(event) for event, _ in EXAMPLES} == set(events.EVENTS.values())
 
