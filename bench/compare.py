@@ -320,7 +320,7 @@ def main() -> None:
         points += ramp("P", [1.0, 1.0], servers, duration)  # twice, alternated
     memory = "" if "C" in skip else run_script(
         ["bench/memory.py", "--connections", "2000" if args.quick else "10000", "--servers",
-         "this server,node ws" if node_ready else "this server,naive"])
+         "this server,2 workers,node ws" if node_ready else "this server,2 workers,naive"])
     compression = "" if "E" in skip else run_script(
         ["bench/compression.py", "--hold", "5" if args.quick else "10", "--rounds",
          "1" if args.quick else "2"])

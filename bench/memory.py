@@ -6,10 +6,11 @@ use) opens N connections, at most 200 in flight, each subscribing to EVER (one t
 second) once its handshake is done: *open* is how long until every one of them has its
 subscribe's reply, as after a restart when every dashboard reconnects at once. After a
 settling time the server's RSS is read again: memory per connection = (RSS with N -
-baseline) / N.
+baseline) / N. A server's RSS includes its workers' (``2 workers``: ``--workers 2``).
 
     .venv/bin/python bench/memory.py                       # 10,000 connections, two rounds
     .venv/bin/python bench/memory.py --connections 5000 --servers "this server,node ws"
+    .venv/bin/python bench/memory.py --servers "this server,2 workers,node ws"
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ SERVERS = {
     "naive": [sys.executable, str(ROOT / "bench" / "peers" / "naive_server.py"), "--port", "0"],
     "node ws": ["node", str(ROOT / "bench" / "peers" / "node" / "server.js"), "--port", "0"],
 }
+#: The same server as two processes sharing the port, as on a two-core machine.
+SERVERS["2 workers"] = SERVERS["this server"] + ["--workers", "2"]
 SUBSCRIBE = {"naive": '{"op": "subscribe", "symbol": "ACME"}'}  # naive knows two symbols
 STORM_SOURCE = ROOT / "bench" / "storm.c"
 STORM = ROOT / "bench" / "out" / "storm"
@@ -58,7 +61,13 @@ def found(pattern: str, text: str) -> str:
 
 
 def rss_kib(pid: int) -> int:
-    return int(found(r"VmRSS:\s+(\d+)", Path(f"/proc/{pid}/status").read_text()))
+    """The resident memory of a process and of all its descendants (a server's workers)."""
+    proc = Path(f"/proc/{pid}")
+    total = int(found(r"VmRSS:\s+(\d+)", (proc / "status").read_text()))
+    for task in (proc / "task").iterdir():
+        for child in (task / "children").read_text().split():
+            total += rss_kib(int(child))
+    return total
 
 
 def measure(name: str, count: int, settle: float, cwd: Path = ROOT) -> dict[str, Any]:
