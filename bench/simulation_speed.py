@@ -1,17 +1,20 @@
-"""Simulation alone: nanoseconds per stream-step, and /gbm's path of a million prices.
+"""Simulation alone: nanoseconds per stream-step of every model, and paths of a million prices.
 
-Each figure is compared in the same run with the way tutorial code does it:
+Each figure is compared in the same run with a baseline:
 
-* stepping N streams: ``StreamBank.step`` over all slots (vectorised, each stream with its own
-  seeded generator) against a Python loop that steps each stream with ``random.gauss`` and
-  ``math.exp``;
-* a path of one million prices: ``simulation.path`` against the same Python loop.
+* stepping N streams of each model: ``StreamBank.step`` over all slots (vectorised, each
+  stream with its own seeded generator), against GBM's in the same run (the models' runs
+  alternate, best of ``--rounds``), and GBM against a Python loop that steps each stream
+  with ``random.gauss`` and ``math.exp``, the way tutorial code does it;
+* a path of one million prices of each model: ``simulation.path``, against GBM's and
+  against the same Python loop.
 
-    .venv/bin/python bench/simulation_speed.py
+    .venv/bin/python bench/simulation_speed.py [--rounds 5]
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 import random
 import statistics
@@ -20,9 +23,16 @@ from collections.abc import Callable
 
 import numpy as np
 
-from simulation import GBMParams, StreamBank, path
+from simulation import GBMParams, HestonParams, MertonParams, ModelParams, OUParams, StreamBank, path
 
 PARAMS = GBMParams(70.0, 0.05, 0.3, 1.0)
+#: One of each model, with the demo market's kind of numbers.
+MODELS: dict[str, ModelParams] = {
+    "gbm": PARAMS,
+    "merton": MertonParams(70.0, 0.05, 0.2, 1.0, 20.0, -0.05, 0.1),
+    "heston": HestonParams(70.0, 0.05, 1.0, 0.04, 2.0, 0.05, 0.6, -0.7),
+    "ou": OUParams(70.0, 0.3, 1.0, 5.0, 80.0),
+}
 
 
 def best_of(runs: int, work: Callable[[], object]) -> float:
@@ -34,16 +44,18 @@ def best_of(runs: int, work: Callable[[], object]) -> float:
     return min(timings)
 
 
-def bank_ns_per_step(streams: int, steps: int) -> float:
+def bank_ns_per_step(params: ModelParams, streams: int, steps: int) -> float:
+    """One run: ``steps`` steps of ``streams`` streams (a multiple of 128 steps, so that
+    each stream draws its blocks as often as in a long run)."""
     bank = StreamBank(capacity=streams)
     for seed in range(streams):
-        bank.add(PARAMS, seed)
+        bank.add(params, seed)
     slots = np.arange(streams)
 
     def work() -> None:
         for _ in range(steps):
             bank.step(slots)
-    return best_of(3, work) / (streams * steps) * 1e9
+    return best_of(1, work) / (streams * steps) * 1e9
 
 
 def python_ns_per_step(streams: int, steps: int) -> float:
@@ -68,15 +80,32 @@ def python_path(periods: int) -> list[float]:
 
 
 def main() -> None:
-    for streams, steps in ((1_000, 2_000), (100_000, 40)):
-        ours = bank_ns_per_step(streams, steps)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rounds", type=int, default=5, help="runs of each model, alternated")
+    args = parser.parse_args()
+    for streams, steps in ((1_000, 1_024), (100_000, 128)):
+        best = dict.fromkeys(MODELS, math.inf)
+        for _ in range(args.rounds):
+            for name, params in MODELS.items():
+                best[name] = min(best[name], bank_ns_per_step(params, streams, steps))
         loop = python_ns_per_step(streams, max(steps // 10, 4))
-        print(f"{streams:>7,} streams: {ours:6.1f} ns per stream-step vectorised, "
-              f"{loop:6.1f} ns in a Python loop ({loop / ours:.0f}x)")
-    ours = statistics.median(best_of(1, lambda: path(PARAMS, 7, 1_000_000)) for _ in range(5))
+        gbm = best["gbm"]
+        print(f"{streams:>7,} streams: gbm {gbm:6.1f} ns per stream-step vectorised, "
+              f"{loop:6.1f} ns in a Python loop ({loop / gbm:.0f}x)")
+        for name in list(MODELS)[1:]:
+            print(f"{streams:>7,} streams: {name:6} {best[name]:6.1f} ns per stream-step, "
+                  f"{best[name] / gbm:.2f}x gbm")
+    def one_path(params: ModelParams) -> float:
+        return best_of(1, lambda: path(params, 7, 1_000_000))
+
+    times = {name: statistics.median(one_path(p) for _ in range(3))
+             for name, p in MODELS.items()}
     loop = best_of(1, lambda: python_path(1_000_000))
-    print(f"path of 1,000,000 prices: {ours * 1e3:.1f} ms with numpy, {loop * 1e3:.0f} ms in a "
-          f"Python loop ({loop / ours:.0f}x)")
+    print(f"path of 1,000,000 prices: gbm {times['gbm'] * 1e3:.1f} ms with numpy, "
+          f"{loop * 1e3:.0f} ms in a Python loop ({loop / times['gbm']:.0f}x)")
+    for name in list(MODELS)[1:]:
+        print(f"path of 1,000,000 prices: {name} {times[name] * 1e3:.1f} ms, "
+              f"{times[name] / times['gbm']:.1f}x gbm")
 
 
 if __name__ == "__main__":

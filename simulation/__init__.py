@@ -1,16 +1,26 @@
-"""Price models: exact, seeded, reproducible geometric Brownian motion, vectorised with numpy.
+"""Price models: exact, seeded, reproducible, vectorised with numpy, the same bits on every CPU.
 
+GBM, Merton jump diffusion, Heston stochastic volatility and a mean-reverting (OU) log price.
 This package knows nothing of networks or event loops; the streamer builds on it.
 """
 
 from simulation.bank import StreamBank
 from simulation.errors import MarketError, ParamError, SimulationError
-from simulation.gbm import CatchUp, PathCursor, generator, path, step_factors
 from simulation.market import Market, SymbolSpec, demo_market, load_market, session_start
-from simulation.params import TRADING_DAYS_PER_YEAR, GBMParams
+from simulation.params import (
+    MODELS,
+    TRADING_DAYS_PER_YEAR,
+    GBMParams,
+    HestonParams,
+    MertonParams,
+    ModelParams,
+    OUParams,
+)
+from simulation.walk import CatchUp, PathCursor, Walk, generator, path, path_and_vols
 
 __all__ = [
-    "TRADING_DAYS_PER_YEAR", "CatchUp", "GBMParams", "Market", "MarketError", "ParamError", "PathCursor",
-    "SimulationError", "StreamBank", "SymbolSpec", "demo_market", "generator", "load_market",
-    "path", "session_start", "step_factors",
+    "MODELS", "TRADING_DAYS_PER_YEAR", "CatchUp", "GBMParams", "HestonParams", "Market",
+    "MarketError", "MertonParams", "ModelParams", "OUParams", "ParamError", "PathCursor",
+    "SimulationError", "StreamBank", "SymbolSpec", "Walk", "demo_market", "generator",
+    "load_market", "path", "path_and_vols", "session_start",
 ]

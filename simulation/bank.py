@@ -1,39 +1,146 @@
-"""Many GBM streams held in numpy arrays and stepped together.
+"""Many streams of any model, held in numpy arrays and stepped together.
 
-A stream lives in a *slot*. Each slot keeps its current price, its ``seq`` (the number of steps
-taken since ``S[0]``), and a block of precomputed step factors drawn from the stream's own
-generator. :meth:`StreamBank.step` advances any set of slots by one step with a handful of
-numpy operations, however many there are; only refilling a slot's block (once every
-``block`` steps) touches a stream on its own, because each stream owns its generator.
+A stream lives in a *slot*. The bank keeps every slot's current price, volatility (NaN but
+for Heston) and ``seq``; each model's streams are also kept by a *book* of that model, in
+its own arrays: constants, state, and a block of :data:`~simulation.kernels.CHUNK` steps
+made ahead from the stream's own generator. :meth:`StreamBank.step` advances any set of slots
+by one step with a handful of numpy operations per model present, however many streams
+there are: an increment model's step reads its block of prices, made a block at a time for
+every stream that needs one at once; a recursive model's step is one vectorised
+:meth:`~simulation.kernels.Kernel.step` over its due streams. Only drawing a block touches a
+stream on its own, because each stream owns its generator.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from simulation.gbm import CatchUp, advance, generator, step_factors
-from simulation.params import GBMParams
+from simulation import ieee
+from simulation.kernels import CHUNK, KERNELS, Kernel, row_groups
+from simulation.params import ModelParams
+from simulation.walk import CatchUp, Walk
 
-#: Step factors precomputed per stream. Memory is ``8 * block`` bytes a stream; a refill costs
-#: one generator call, so larger blocks spend memory to save calls.
-DEFAULT_BLOCK = 128
+
+#: Below this many streams refilled at once, a recursive model's blocks are made a stream at
+#: a time on Python floats (cheaper than numpy calls on a handful of numbers).
+SCALAR_ROWS = 16
+
+
+class _Book:
+    """The streams of one model: local rows, grown by doubling."""
+
+    def __init__(self, kernel: Kernel, capacity: int = 16) -> None:
+        self.kernel = kernel
+        self.start = np.ones(capacity)
+        self.consts = np.zeros((capacity, 0))
+        self.y = np.zeros(capacity)
+        """``y`` at the end of the block (``S = start * exp(y)``)."""
+        self.v = np.zeros(capacity)
+        """The variance at the end of the block."""
+        self.col = np.zeros(capacity, dtype=np.int64)
+        """The block's next column; CHUNK when it is used up."""
+        self.prices = np.zeros((capacity, CHUNK))
+        self.vols = np.zeros((capacity, CHUNK if kernel.has_vol else 0))
+        self.walks: list[Walk | None] = [None] * capacity
+        self.free = list(range(capacity - 1, -1, -1))
+
+    def place(self, walk: Walk) -> int:
+        """Put ``walk`` in a row: the draws of its current chunk not used yet fill the end
+        of the row's block, so the next chunk is drawn exactly where the walk would draw it."""
+        if not self.free:
+            self._grow()
+        row = self.free.pop()
+        if self.consts.shape[1] != len(walk.consts):  # the first stream of this model
+            self.consts = np.zeros((len(self.walks), len(walk.consts)))
+        self.walks[row] = walk
+        self.start[row] = walk.params.start_price
+        self.consts[row] = walk.consts
+        self.y[row] = walk.y
+        self.v[row] = walk.v
+        pending, walk.pending = walk.pending, walk.pending[:, :0]
+        left = pending.shape[1]
+        self.col[row] = CHUNK
+        if left:
+            self._fill(np.array([row]), pending[None], CHUNK - left)
+        return row
+
+    def remove(self, row: int) -> None:
+        self.walks[row] = None
+        self.free.append(row)
+
+    def step(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+        """One step of each row (distinct); their new prices, and volatilities."""
+        cols = self.col[rows]
+        used = rows[cols == CHUNK]
+        if used.size:
+            draws = np.empty((used.size, self.kernel.kinds, CHUNK))
+            walks, kernel = self.walks, self.kernel
+            for i, r in enumerate(used.tolist()):
+                walk = walks[r]
+                assert walk is not None  # internal invariant, not input checking
+                kernel.draw(walk.rng, walk.params, draws[i])
+            self._fill(used, draws, 0)
+            cols = self.col[rows]
+        self.col[rows] = cols + 1
+        at = rows * CHUNK + cols  # np.take, not fancy indexing: a third of the time
+        prices: np.ndarray = np.take(self.prices.reshape(-1), at)
+        return prices, (np.take(self.vols.reshape(-1), at) if self.kernel.has_vol else None)
+
+    def _fill(self, rows: np.ndarray, draws: np.ndarray, col: int) -> None:
+        """Columns ``col..CHUNK-1`` of each row's blocks, from ``draws`` (rows, kinds, n)."""
+        kernel = self.kernel
+        consts = np.take(self.consts, rows, axis=0)
+        y = self.y[rows]
+        vs: np.ndarray | None
+        if not kernel.recursive:
+            ys = np.empty((draws.shape[0], draws.shape[2]))
+            for g in row_groups(len(rows)):  # each piece's arrays stay in cache
+                inc = kernel.increments([c[g, None] for c in consts.T],
+                                        draws[g].transpose(1, 0, 2))
+                ys[g] = np.cumsum(np.concatenate((y[g, None], inc), axis=1), axis=1)[:, 1:]
+            vs = None
+        elif len(rows) < SCALAR_ROWS:
+            walked = [kernel.walk(consts[i], float(y[i]), float(self.v[r]), draws[i])
+                      for i, r in enumerate(rows.tolist())]
+            ys = np.stack([w[0] for w in walked])
+            vs = None if not kernel.has_vol else np.stack([w[1] for w in walked
+                                                           if w[1] is not None])
+        else:
+            ys, vs = kernel.walk_rows(list(consts.T), y, self.v[rows], draws)
+        self.y[rows] = ys[:, -1]
+        with np.errstate(over="ignore"):  # inf: the caller ends the stream
+            self.prices[rows, col:] = self.start[rows, None] * ieee.exp(ys)
+        if vs is not None:
+            self.v[rows] = vs[:, -1]
+            self.vols[rows, col:] = np.sqrt(vs)
+        self.col[rows] = col
+
+    def _grow(self) -> None:
+        old = len(self.walks)
+        new = 2 * old
+        for name in ("start", "consts", "y", "v", "col", "prices", "vols"):
+            array = getattr(self, name)
+            grown = np.zeros((new, *array.shape[1:]), dtype=array.dtype)
+            grown[:old] = array
+            setattr(self, name, grown)
+        self.walks.extend([None] * (new - old))
+        self.free.extend(range(new - 1, old - 1, -1))
 
 
 class StreamBank:
-    """Vectorised state of many independent, seeded GBM streams."""
+    """Vectorised state of many independent, seeded streams of any model."""
 
-    def __init__(self, block: int = DEFAULT_BLOCK, capacity: int = 64) -> None:
-        if block < 1:
-            raise ValueError(f"block must be >= 1, got {block}")
+    def __init__(self, capacity: int = 64) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
-        self.block = block
         self.price = np.zeros(capacity, dtype=np.float64)
+        self.vol = np.full(capacity, np.nan)
         self.seq = np.zeros(capacity, dtype=np.int64)
-        self._col = np.zeros(capacity, dtype=np.int64)
-        self._factors = np.zeros((capacity, block), dtype=np.float64)
-        self._params: list[GBMParams | None] = [None] * capacity
-        self._rngs: list[np.random.Generator | None] = [None] * capacity
+        self._kind = np.zeros(capacity, dtype=np.int64)
+        self._row = np.zeros(capacity, dtype=np.int64)
+        self._books = [_Book(kernel) for kernel in KERNELS.values()]
+        self._kinds = {name: n for n, name in enumerate(KERNELS)}
+        self._params: list[ModelParams | None] = [None] * capacity
         self._free = list(range(capacity - 1, -1, -1))
 
     @property
@@ -43,93 +150,84 @@ class StreamBank:
     def __len__(self) -> int:
         return self.capacity - len(self._free)
 
-    def params(self, slot: int) -> GBMParams:
+    def params(self, slot: int) -> ModelParams:
         params = self._params[slot]
         if params is None:
             raise KeyError(f"slot {slot} is empty")
         return params
 
-    def add(self, params: GBMParams, seed: int, seq: int = 0, tail: int = 0,
-            ) -> tuple[int, np.ndarray]:
+    def add(self, params: ModelParams, seed: int, seq: int = 0, tail: int = 0,
+            ) -> tuple[int, np.ndarray, np.ndarray]:
         """Start the stream ``(params, seed)`` at step ``seq``; return its slot and its last
-        ``tail`` prices, ``S[seq - tail + 1]`` through ``S[seq]`` (``tail <= seq + 1``).
-
-        Reaching step ``seq`` costs ``seq`` draws: the stream is replayed from ``S[0]``.
-        """
+        ``tail`` prices and volatilities, ``S[seq - tail + 1]`` through ``S[seq]``
+        (``tail <= seq + 1``). Reaching step ``seq`` costs ``seq`` steps from ``S[0]``."""
         if seq < 0:
             raise ValueError(f"seq must be >= 0, got {seq}")
         if not 0 <= tail <= seq + 1:
             raise ValueError(f"tail must be 0..{seq + 1}, got {tail}")
-        rng = generator(seed)
-        recent = np.empty(tail, dtype=np.float64)
-        # steps before the tail are not kept; advance() is exact however its work is split
-        skip = seq - tail
-        price = params.start_price
-        if skip >= 0:
-            price = advance(params, rng, price, skip)
-            if tail:
-                price = advance(params, rng, price, tail, out=recent)
-        else:  # the tail reaches back to S[0]
-            recent[0] = price
-            price = advance(params, rng, price, seq, out=recent[1:])
-        return self._place(params, rng, seq, price), recent
+        walk = CatchUp(params, seed, seq, seq - tail + 1)
+        walk.run(seq)
+        recent, vols = (walk.cursor.take(tail) if walk.cursor is not None
+                        else (np.empty(0), None))
+        return (self.add_caught_up(walk), recent,
+                np.full(tail, np.nan) if vols is None else vols)
 
     def add_caught_up(self, walk: CatchUp) -> int:
         """Start a stream where a finished :class:`CatchUp` got to; return its slot."""
         if not walk.finished:
             raise ValueError(f"the walk is at step {walk.done} of {walk.seq}")
-        return self._place(walk.params, walk.rng, walk.seq, walk.price)
+        return self._place(walk.walk)
 
-    def _place(self, params: GBMParams, rng: np.random.Generator, seq: int,
-               price: float) -> int:
+    def _place(self, walk: Walk) -> int:
         if not self._free:
             self._grow()
         slot = self._free.pop()
-        self.price[slot] = price
-        self.seq[slot] = seq
-        self._params[slot] = params
-        self._rngs[slot] = rng
-        self._refill(slot)
+        kind = self._kinds[walk.kernel.name]
+        self._kind[slot] = kind
+        self._row[slot] = self._books[kind].place(walk)
+        self._params[slot] = walk.params
+        self.price[slot] = walk.price
+        self.vol[slot] = walk.vol
+        self.seq[slot] = walk.seq
         return slot
 
     def remove(self, slot: int) -> None:
         if self._params[slot] is None:
             raise KeyError(f"slot {slot} is empty")
+        self._books[self._kind[slot]].remove(int(self._row[slot]))
         self._params[slot] = None
-        self._rngs[slot] = None
         self._free.append(slot)
 
     def step(self, slots: np.ndarray) -> np.ndarray:
-        """Advance each slot in ``slots`` (distinct, occupied) by one step; return new prices."""
-        cols = self._col[slots]
-        for slot in slots[cols == self.block].tolist():
-            self._refill(slot)
-        cols = self._col[slots]
-        with np.errstate(over="ignore"):  # an overflowing stream is the caller's to end
-            prices = self.price[slots] * self._factors[slots, cols]
+        """Advance each slot in ``slots`` (distinct, occupied) by one step; return the new
+        prices (and keep the volatilities in :attr:`vol`). A price that left the normal
+        doubles (``inf``, or below 2.2e-308) is the caller's to end the stream for."""
+        kinds = self._kind[slots]
+        first = int(kinds[0]) if len(kinds) else 0
+        if not len(kinds) or (kinds == first).all():  # one model: no sorting out
+            prices, vols = self._books[first].step(self._row[slots])
+        else:
+            prices = np.empty(len(slots))
+            vols = np.full(len(slots), np.nan)
+            for kind in np.unique(kinds).tolist():
+                mine = kinds == kind
+                p, v = self._books[kind].step(self._row[slots[mine]])
+                prices[mine] = p
+                if v is not None:
+                    vols[mine] = v
         self.price[slots] = prices
-        self._col[slots] = cols + 1
+        if vols is not None:
+            self.vol[slots] = vols
         self.seq[slots] += 1
-        stepped: np.ndarray = prices
-        return stepped
-
-    def _refill(self, slot: int) -> None:
-        rng = self._rngs[slot]
-        params = self._params[slot]
-        assert rng is not None and params is not None  # internal invariant, not input checking
-        with np.errstate(over="ignore", under="ignore"):
-            self._factors[slot] = step_factors(params, rng.standard_normal(self.block))
-        self._col[slot] = 0
+        return prices
 
     def _grow(self) -> None:
         old = self.capacity
         new = old * 2
         self.price = np.resize(self.price, new)
+        self.vol = np.concatenate((self.vol, np.full(new - old, np.nan)))
         self.seq = np.resize(self.seq, new)
-        self._col = np.resize(self._col, new)
-        factors = np.zeros((new, self.block), dtype=np.float64)
-        factors[:old] = self._factors
-        self._factors = factors
+        self._kind = np.resize(self._kind, new)
+        self._row = np.resize(self._row, new)
         self._params.extend([None] * (new - old))
-        self._rngs.extend([None] * (new - old))
         self._free.extend(range(new - 1, old - 1, -1))

@@ -10,7 +10,6 @@ names the parameter.
 
 from __future__ import annotations
 
-import math
 import re
 from urllib.parse import parse_qs
 
@@ -18,6 +17,7 @@ import numpy as np
 import orjson
 
 from simulation import GBMParams, ParamError, path
+from simulation.walk import REMEDY, first_out_of_range
 from simulation.params import pick_seed
 from wire.values import check_seed, show
 
@@ -58,9 +58,11 @@ def _compute(query: str, max_periods: int) -> tuple[np.ndarray, int]:
     except ParamError as exc:
         raise BadQuery(exc.message) from None
     prices = path(params, seed, periods)
-    if not math.isfinite(prices[-1]):  # once infinite (or NaN), a path stays so
-        raise BadQuery("the path leaves double precision with these parameters; lower mu, "
-                       "sigma, delta or periods")
+    left = first_out_of_range(prices)
+    if left is not None:
+        index, reason = left
+        raise BadQuery(f"the path leaves the range of normal doubles at period {index} "
+                       f"({reason}); {REMEDY[reason]}")
     return prices, seed
 
 

@@ -16,10 +16,11 @@ from typing import Protocol
 
 import numpy as np
 
-from simulation import CatchUp, GBMParams, Market, PathCursor, StreamBank, SymbolSpec
+from simulation import CatchUp, Market, ModelParams, PathCursor, StreamBank, SymbolSpec
+from simulation.walk import NORMAL_MIN
 from streamer import schedule
 from wire import events
-from wire.names import GBM, PARAMS_FIELDS, EndReason
+from wire.names import EndReason
 
 #: Most instants, and most stream steps (a round takes every stream due at its instant, so
 #: at least one round is done), one call of :meth:`Hub.advance` catches up on; the rest waits
@@ -55,7 +56,7 @@ class Stream:
     """A running stream: a bank slot, how it was defined, and who listens to it."""
 
     slot: int
-    params: GBMParams
+    params: ModelParams
     seed: int
     interval: float
     t0: float
@@ -71,10 +72,9 @@ class Stream:
         shared (every caller only encodes it; none may change it)."""
         described = self._described
         if described is None:
-            p = self.params
-            described = self._described = dict(zip(PARAMS_FIELDS, (
-                GBM, p.start_price, p.mu, p.sigma, p.delta, self.interval, self.seed,
-                self.periods)))
+            described = self._described = {
+                "model": self.params.name, **self.params.values(), "interval": self.interval,
+                "seed": self.seed, "periods": self.periods}
         return described
 
 
@@ -142,7 +142,7 @@ class Hub:
     def symbols(self) -> list[Stream]:
         return list(self._symbols.values())
 
-    def open_private(self, params: GBMParams, seed: int, t0: float, interval: float,
+    def open_private(self, params: ModelParams, seed: int, t0: float, interval: float,
                      periods: int | None, seq: int, first: int | None = None,
                      ) -> tuple[Stream, PathCursor | None]:
         """Start a private stream at tick ``seq``; return it, and a cursor that produces its
@@ -160,13 +160,13 @@ class Hub:
         return self._register(slot, walk.params, walk.seed, t0, interval, periods, walk.seq,
                               None)
 
-    def _open(self, params: GBMParams, seed: int, t0: float, interval: float,
+    def _open(self, params: ModelParams, seed: int, t0: float, interval: float,
               periods: int | None, seq: int, tail: int, symbol: str | None = None,
               ) -> tuple[Stream, np.ndarray]:
-        slot, recent = self.bank.add(params, seed, seq, tail)
+        slot, recent, _ = self.bank.add(params, seed, seq, tail)
         return self._register(slot, params, seed, t0, interval, periods, seq, symbol), recent
 
-    def _register(self, slot: int, params: GBMParams, seed: int, t0: float, interval: float,
+    def _register(self, slot: int, params: ModelParams, seed: int, t0: float, interval: float,
                   periods: int | None, seq: int, symbol: str | None) -> Stream:
         self._fit(self.bank.capacity)
         stream = Stream(slot, params, seed, interval, t0, periods, symbol)
@@ -325,12 +325,13 @@ class Hub:
         kept = rows >= 0
         if kept.any():
             self._ring[rows[kept], seqs[kept] % self._ring_size] = prices[kept]
-        overflowed = ~np.isfinite(prices)
+        with np.errstate(invalid="ignore"):
+            left = ~(prices >= NORMAL_MIN) | (prices == np.inf)  # overflow or underflow
         finished = seqs >= self._last[slots]
-        ends = finished | overflowed
+        ends = finished | left
         if ends.any():
             self._due[slots[ends]] = _NEVER
-        routable = ~overflowed
+        routable = ~left
         owners = self._owner[slots]
         private = routable & (owners >= 0)
         if private.any():
@@ -340,9 +341,11 @@ class Hub:
         if shared.any():
             self._route_shared(slots[shared], seqs[shared], prices[shared], times[shared])
         if ends.any():
-            for slot, seq, bad in zip(slots[ends].tolist(), seqs[ends].tolist(),
-                                      overflowed[ends].tolist()):
-                self._end(self._streams[slot], seq - 1 if bad else seq, bad)
+            for slot, seq, bad, price in zip(slots[ends].tolist(), seqs[ends].tolist(),
+                                             left[ends].tolist(), prices[ends].tolist()):
+                reason = None if not bad else (EndReason.UNDERFLOW if price < NORMAL_MIN
+                                               else EndReason.OVERFLOW)
+                self._end(self._streams[slot], seq - 1 if bad else seq, reason)
 
     def _route_private(self, slots: np.ndarray, owners: np.ndarray, seqs: np.ndarray,
                        prices: np.ndarray, times: np.ndarray) -> None:
@@ -386,9 +389,8 @@ class Hub:
                 if deliver(sub, seq, text):
                     dirty.append(peer)
 
-    def _end(self, stream: Stream, seq: int, overflowed: bool) -> None:
+    def _end(self, stream: Stream, seq: int, reason: EndReason | None) -> None:
         """Tell every subscriber the stream is over, then drop it."""
-        reason = EndReason.OVERFLOW if overflowed else None
         for peer, sub in list(stream.subscribers):
             if peer.deliver_end(sub, events.End(sub, seq, reason).encode()):
                 self._dirty.append(peer)

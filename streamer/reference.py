@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 
 from simulation.market import INTERVAL_MAX, SYMBOL_PATTERN
-from simulation.params import DELTA_MAX, MU_LIMIT, SIGMA_MAX, START_PRICE_MAX
+from simulation.params import DELTA_MAX, DELTA_MIN, MU_LIMIT, SIGMA_MAX, START_PRICE_MAX
 from streamer.config import CATCHUP_STEPS_PER_OP, ServerConfig
 from streamer.http import MAX_HEAD_BYTES, MAX_HEADERS
 from streamer.session import HOLD_AT_MOST
@@ -51,7 +51,7 @@ def fields_table() -> str:
          "annual drift"),
         ("`sigma`", "number", f"0 … {_n(SIGMA_MAX)}", _n(STREAM_DEFAULTS["sigma"]),
          "annual volatility"),
-        ("`delta`", "number", f"> 0, ≤ {_n(DELTA_MAX)}", _n(STREAM_DEFAULTS["delta"]),
+        ("`delta`", "number", f"{DELTA_MIN:g} … {_n(DELTA_MAX)}", _n(STREAM_DEFAULTS["delta"]),
          "model time per step, trading days (252 a year)"),
         ("`interval`", "number", f"{_n(_D.min_interval)} … {_n(_D.max_interval)} "
          "(`--min-interval`, `--max-interval`)", _n(STREAM_DEFAULTS["interval"]),

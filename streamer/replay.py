@@ -63,7 +63,8 @@ class Replay:
         if self._cursor is not None:  # a private stream
             n = min(count, self.last - self.next + 1)
             if n > 0:
-                texts = self._texts(np.arange(self.next, self.next + n), self._cursor.take(n))
+                texts = self._texts(np.arange(self.next, self.next + n),
+                                    self._cursor.take(n)[0])
                 self.next += n
             if self.next > self.last:
                 texts += self._held

@@ -29,6 +29,7 @@ import orjson
 
 from simulation import CatchUp, GBMParams, ParamError, PathCursor
 from simulation.params import pick_seed
+from simulation.walk import REMEDY
 from streamer import schedule
 from streamer.config import CATCHUP_STEPS_PER_OP, ServerConfig
 from streamer.hub import Hub, Stream
@@ -531,10 +532,12 @@ class Session:
     def _start_private(self, resume: _Resume) -> tuple[Stream, int, int, PathCursor | None]:
         """The stream a finished catch-up reached (ticks due meanwhile follow at once)."""
         walk = resume.walk
-        if not math.isfinite(walk.price):  # once infinite, a price stays so
-            raise CommandError.invalid("t0", f"this stream's price leaves double precision "
-                                       f"before its current seq {walk.seq}: it ended; lower mu, "
-                                       "sigma or delta", resume.cmd.id)
+        if walk.left is not None:
+            seq, reason = walk.left
+            raise CommandError.invalid("t0", f"this stream's price leaves the range of normal "
+                                       f"doubles at seq {seq} ({reason}), before its current "
+                                       f"seq {walk.seq}: it ended; {REMEDY[reason]}",
+                                       resume.cmd.id)
         stream = self.hub.open_caught_up(walk, resume.t0, resume.interval,
                                          resume.cmd.spec.periods)
         return stream, walk.seq, walk.first, walk.cursor

@@ -92,7 +92,9 @@ class EndReason(StrEnum):
     """The ``reason`` of an ``end`` that is not the last tick of a finite stream."""
 
     OVERFLOW = "overflow"
-    """The next price would leave double precision."""
+    """The next price would be larger than the largest double."""
+    UNDERFLOW = "underflow"
+    """The next price would be smaller than the smallest normal double (2.2e-308)."""
 
 
 #: The model fields of a private stream (geometric Brownian motion), in the protocol's order.

@@ -1,4 +1,5 @@
-"""StreamBank: many streams stepped together, each bit for bit equal to its own path()."""
+"""StreamBank: many streams of every model stepped together, each bit for bit equal to its
+own path()."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ import warnings
 import numpy as np
 import pytest
 
-from simulation.bank import DEFAULT_BLOCK, StreamBank
-from simulation.gbm import path
-from simulation.params import GBMParams
+import simulation.bank
+from simulation.bank import StreamBank
+from simulation.params import GBMParams, HestonParams, MertonParams, ModelParams, OUParams
+from simulation.walk import path
 
-STREAMS = [
+STREAMS: list[tuple[ModelParams, int]] = [
     (GBMParams(70.0, 0.05, 0.3, 1.0), 1),
     (GBMParams(12.5, 0.12, 0.55, 1.0), 2),
     (GBMParams(240.0, 0.03, 0.18, 1.0), 3),
@@ -23,11 +25,19 @@ STREAMS = [
     (GBMParams(18.0, 0.0, 0.0, 1.0), 8),
     (GBMParams(70.0, 0.05, 0.3, 1.0), 9),
     (GBMParams(70.0, 0.05, 0.3, 1.0), 1),  # the same stream twice: two slots, same prices
+    (MertonParams(70.0, 0.05, 0.2, 1.0, 20.0, -0.05, 0.1), 10),
+    (MertonParams(5.0, 0.0, 0.4, 5.0, 300.0, 0.01, 0.3), 11),  # several jumps a step
+    (HestonParams(70.0, 0.05, 1.0, 0.04, 2.0, 0.05, 0.6, -0.7), 12),
+    (HestonParams(70.0, 0.0, 30.0, 0.01, 0.5, 0.04, 1.5, 0.9), 13),  # both QE branches, rho > 0
+    (OUParams(70.0, 0.3, 1.0, 5.0, 80.0), 14),
+    (OUParams(0.5, 2.0, 0.01, 900.0, 3.0), 15),
 ]
+#: One stream of each model (for the tests that run once per model).
+ONE_OF_EACH = {params.name: (params, seed) for params, seed in reversed(STREAMS)}
 
 
-def add(bank: StreamBank, params: GBMParams, seed: int, seq: int = 0) -> int:
-    slot, _ = bank.add(params, seed, seq=seq)
+def add(bank: StreamBank, params: ModelParams, seed: int, seq: int = 0) -> int:
+    slot, _, _ = bank.add(params, seed, seq=seq)
     return slot
 
 
@@ -35,12 +45,13 @@ def step_one(bank: StreamBank, slot: int) -> float:
     return float(bank.step(np.array([slot]))[0])
 
 
-@pytest.mark.parametrize("block", [1, 3, 128])
+@pytest.mark.parametrize("scalar_rows", [1, 16, 10**6])  # refills vectorised, or not
 def test_random_batches_in_random_orders_reproduce_each_streams_path_bit_for_bit(
-    block: int,
+    scalar_rows: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setattr(simulation.bank, "SCALAR_ROWS", scalar_rows)
     rng = np.random.default_rng(2024)
-    bank = StreamBank(block=block, capacity=4)
+    bank = StreamBank(capacity=4)
     slots = np.array([add(bank, params, seed) for params, seed in STREAMS])
     seen: dict[int, list[float]] = {int(slot): [] for slot in slots}
 
@@ -57,17 +68,17 @@ def test_random_batches_in_random_orders_reproduce_each_streams_path_bit_for_bit
 
 def test_a_streams_prices_do_not_depend_on_other_streams_coming_and_going() -> None:
     params, seed = STREAMS[0]
-    bank = StreamBank(block=3, capacity=1)
+    bank = StreamBank(capacity=1)
     mine = add(bank, params, seed)
     prices = []
 
-    for k in range(40):
-        others = [add(bank, *STREAMS[1 + k % 5]) for _ in range(k % 4)]
+    for k in range(300):
+        others = [add(bank, *STREAMS[1 + k % 15]) for _ in range(k % 4)]
         prices.extend(bank.step(np.array([*others, mine]))[-1:].tolist())
         for other in others[::2]:
             bank.remove(other)
 
-    assert np.array_equal(prices, path(params, seed, 41)[1:])
+    assert np.array_equal(prices, path(params, seed, 301)[1:])
 
 
 def test_step_returns_the_new_prices_in_the_order_of_the_slots_given() -> None:
@@ -105,14 +116,14 @@ def test_a_new_stream_starts_at_its_start_price_and_seq_zero() -> None:
     assert (bank.price[slot], bank.seq[slot]) == (70.0, 0)
 
 
-@pytest.mark.parametrize("block", [3, DEFAULT_BLOCK])
+@pytest.mark.parametrize("model", sorted(ONE_OF_EACH))
 @pytest.mark.parametrize("seq", [1, 2, 3, 4, 127, 128, 129, 1000])
 def test_add_at_seq_k_starts_at_price_k_of_the_path_and_continues_it(
-    block: int, seq: int
+    model: str, seq: int
 ) -> None:
-    params, seed = STREAMS[3]
+    params, seed = ONE_OF_EACH[model]
     expected = path(params, seed, seq + 300)
-    bank = StreamBank(block=block)
+    bank = StreamBank()
     slot = add(bank, params, seed, seq=seq)
 
     assert (bank.price[slot], bank.seq[slot]) == (expected[seq], seq)
@@ -125,7 +136,7 @@ def test_a_negative_seq_is_rejected() -> None:
 
 
 def test_add_without_a_tail_returns_no_prices() -> None:
-    _, recent = StreamBank().add(*STREAMS[0], seq=10)
+    _, recent, _ = StreamBank().add(*STREAMS[0], seq=10)
 
     assert (recent.shape, recent.dtype) == ((0,), np.dtype(np.float64))
 
@@ -134,7 +145,7 @@ def test_add_without_a_tail_returns_no_prices() -> None:
 def test_add_returns_the_last_tail_prices_up_to_seq_bit_for_bit(seq: int, tail: int) -> None:
     params, seed = STREAMS[1]
 
-    _, recent = StreamBank(block=3).add(params, seed, seq=seq, tail=tail)
+    _, recent, _ = StreamBank().add(params, seed, seq=seq, tail=tail)
 
     assert np.array_equal(recent, path(params, seed, seq + 1)[seq + 1 - tail:])
 
@@ -142,8 +153,8 @@ def test_add_returns_the_last_tail_prices_up_to_seq_bit_for_bit(seq: int, tail: 
 @pytest.mark.parametrize("tail", [1, 4, 11])
 def test_asking_for_a_tail_does_not_change_the_stream(tail: int) -> None:
     params, seed = STREAMS[1]
-    bank = StreamBank(block=3)
-    slot, _ = bank.add(params, seed, seq=10, tail=tail)
+    bank = StreamBank()
+    slot, _, _ = bank.add(params, seed, seq=10, tail=tail)
 
     assert bank.price[slot] == path(params, seed, 11)[10]
     assert np.array_equal([step_one(bank, slot) for _ in range(10)], path(params, seed, 21)[11:])
@@ -156,7 +167,7 @@ def test_a_tail_longer_than_the_stream_so_far_is_rejected(seq: int, tail: int) -
 
 
 def test_seq_counts_the_steps_since_the_start_price() -> None:
-    bank = StreamBank(block=3)
+    bank = StreamBank()
     slot = add(bank, *STREAMS[0], seq=5)
     for _ in range(7):
         bank.step(np.array([slot]))
@@ -176,7 +187,7 @@ def test_remove_frees_a_slot_that_add_reuses() -> None:
 
 
 def test_a_reused_slot_starts_its_new_stream_afresh() -> None:
-    bank = StreamBank(block=5)
+    bank = StreamBank()
     slot = add(bank, *STREAMS[0])
     for _ in range(7):  # leave the old stream mid-block
         bank.step(np.array([slot]))
@@ -232,9 +243,9 @@ def test_adding_past_capacity_grows_the_bank() -> None:
 
 
 def test_growing_keeps_existing_streams_intact() -> None:
-    bank = StreamBank(block=3, capacity=2)
+    bank = StreamBank(capacity=2)
     old = [add(bank, *STREAMS[k]) for k in range(2)]
-    for _ in range(4):  # mid-block, so the precomputed factors must survive the growth
+    for _ in range(4):  # mid-block, so the blocks made ahead must survive the growth
         bank.step(np.array(old))
     before = (bank.price[old].copy(), bank.seq[old].copy(), [bank.params(s) for s in old])
 
@@ -248,22 +259,15 @@ def test_growing_keeps_existing_streams_intact() -> None:
         assert np.array_equal(rest, path(*STREAMS[k], 15)[5:])
 
 
-@pytest.mark.parametrize("block", [0, -1])
-def test_a_block_below_one_is_rejected(block: int) -> None:
-    with pytest.raises(ValueError, match=rf"^block must be >= 1, got {block}$"):
-        StreamBank(block=block)
-
-
 def test_a_capacity_below_one_is_rejected() -> None:
-    # Like block. Today StreamBank(capacity=0) is accepted and its first add() raises
-    # IndexError("pop from empty list"): doubling a capacity of 0 grows nothing.
+    # Doubling a capacity of 0 would grow nothing, and the first add() would fail.
     with pytest.raises(ValueError, match=r"^capacity must be >= 1, got 0$"):
         StreamBank(capacity=0)
 
 
 def test_stepping_a_stream_past_the_largest_double_gives_inf_quietly() -> None:
     # An overflowing stream is the caller's to end; the bank neither warns nor raises.
-    bank = StreamBank(block=3)
+    bank = StreamBank()
     slot = add(bank, GBMParams(70.0, 10.0, 0.0, 2520.0), 1)
 
     with warnings.catch_warnings():

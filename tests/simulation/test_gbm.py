@@ -20,9 +20,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy import stats
 
-import simulation.gbm
-from simulation.gbm import CatchUp, generator, path, step_factors
+import simulation.walk
+from simulation import ieee
+from simulation.kernels import KERNELS
 from simulation.params import GBMParams
+from simulation.walk import CatchUp, generator, path
 
 #: Standard errors an estimate may stray from its expectation.
 BOUND = 6.0
@@ -246,23 +248,28 @@ def test_price_k_is_start_price_times_exp_of_the_first_k_increments(
 
 
 @pytest.mark.parametrize(("params", "seed"), FORMULA_CASES)
-def test_each_price_is_the_previous_times_its_step_factor_bit_for_bit(
+def test_each_price_is_the_start_times_exp_of_the_running_sum_of_increments_bit_for_bit(
     params: GBMParams, seed: int
 ) -> None:
-    prices = path(params, seed, 50)
-    factors = step_factors(params, generator(seed).standard_normal(49))
+    # the canonical arithmetic: y[k] = y[k-1] + inc[k], left to right; S[k] = S[0] * exp(y[k])
+    z = generator(seed).standard_normal(49)
+    y = [0.0]
+    for zk in z.tolist():
+        y.append(y[-1] + (params.drift + params.vol * zk))
 
-    assert np.array_equal(prices[1:], prices[:-1] * factors)
+    assert np.array_equal(path(params, seed, 50), params.start_price * ieee.exp(np.array(y)))
 
 
-def test_step_factors_are_exp_of_drift_plus_vol_times_z() -> None:
+def test_increments_are_drift_plus_vol_times_z() -> None:
     params = GBMParams(70.0, 0.05, 0.3, 1.0)
     z = np.array([-3.0, -0.5, 0.0, 1.25, 4.0])
     dt = 1.0 / 252
+    gbm = KERNELS["gbm"]
 
-    expected = [math.exp((0.05 - 0.3**2 / 2) * dt + 0.3 * math.sqrt(dt) * zk) for zk in z]
+    expected = [(0.05 - 0.3**2 / 2) * dt + 0.3 * math.sqrt(dt) * zk for zk in z]
 
-    assert step_factors(params, z).tolist() == pytest.approx(expected, rel=1e-14)
+    assert gbm.increments(gbm.constants(params), z[None]).tolist() == pytest.approx(
+        expected, rel=1e-15)
 
 
 def test_sigma_zero_gives_the_deterministic_exponential_curve() -> None:
@@ -348,7 +355,7 @@ def test_a_shorter_path_is_a_prefix_of_a_longer_one_bit_for_bit(m: int) -> None:
 
 
 def test_a_prefix_holds_across_chunk_boundaries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(simulation.gbm, "PATH_CHUNK", 7)
+    monkeypatch.setattr(simulation.walk, "PIECE", 7)
     long = path(PARAMS, 9, 50)
 
     for m in range(1, 50):
@@ -357,7 +364,7 @@ def test_a_prefix_holds_across_chunk_boundaries(monkeypatch: pytest.MonkeyPatch)
 
 def test_the_chunk_size_changes_no_price(monkeypatch: pytest.MonkeyPatch) -> None:
     whole = path(PARAMS, 9, 1000)
-    monkeypatch.setattr(simulation.gbm, "PATH_CHUNK", 7)
+    monkeypatch.setattr(simulation.walk, "PIECE", 7)
 
     assert np.array_equal(path(PARAMS, 9, 1000), whole)
 
@@ -383,7 +390,7 @@ def test_a_catch_up_split_anyhow_reaches_the_paths_price_and_its_cursor_makes_th
         assert walk.cursor is None
     else:
         assert walk.cursor is not None
-        assert walk.cursor.take(seq + 1 - first).tolist() == expected[first:].tolist()
+        assert walk.cursor.take(seq + 1 - first)[0].tolist() == expected[first:].tolist()
 
 
 def test_a_catch_up_keeps_to_the_steps_it_is_given() -> None:

@@ -261,7 +261,7 @@ def test_a_bad_symbol_name_is_rejected(tmp_path: Path, name: str) -> None:
     [
         ("sigma", -1.0, "sigma must be a finite number >= 0 and <= 10, got -1.0"),
         ("startPrice", "70", "startPrice must be a finite number > 0 and <= 1e+09, got '70'"),
-        ("delta", 0, "delta must be a finite number > 0 and <= 2520, got 0"),
+        ("delta", 0, "delta must be a finite number >= 1e-09 and <= 2520, got 0"),
         ("interval", 0.0, "interval must be a finite number > 0 and <= 3600, got 0.0"),
         ("interval", 3601, "interval must be a finite number > 0 and <= 3600, got 3601"),
         ("interval", True, "interval must be a finite number > 0 and <= 3600, got True"),

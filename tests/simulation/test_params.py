@@ -21,7 +21,7 @@ FIELDS = {
     "startPrice": ("start_price", "a finite number > 0 and <= 1e+09"),
     "mu": ("mu", "a finite number >= -10 and <= 10"),
     "sigma": ("sigma", "a finite number >= 0 and <= 10"),
-    "delta": ("delta", "a finite number > 0 and <= 2520"),
+    "delta": ("delta", "a finite number >= 1e-09 and <= 2520"),
 }
 
 
@@ -90,7 +90,7 @@ def test_vol_is_sigma_times_sqrt_dt() -> None:
         ("mu", 10.0),
         ("sigma", 0.0),
         ("sigma", 10.0),
-        ("delta", 5e-324),
+        ("delta", 1e-9),  # a dt far from 0: smaller is refused
         ("delta", 2520.0),
     ],
 )
@@ -112,6 +112,8 @@ def test_each_bound_that_is_inclusive_accepts_its_edge(field: str, value: float)
         ("sigma", -5e-324, "-5e-324"),
         ("sigma", 10.5, "10.5"),
         ("delta", 0.0, "0.0"),
+        ("delta", 5e-324, "5e-324"),  # dt would be 0.0: every step the same
+        ("delta", 9.9e-10, "9.9e-10"),
         ("delta", -1.0, "-1.0"),
         ("delta", 2521, "2521"),
     ],
@@ -195,7 +197,7 @@ def test_param_error_is_a_value_error_and_a_simulation_error() -> None:
     start_price=st.floats(min_value=0.0, max_value=1e9, exclude_min=True),
     mu=st.floats(min_value=-10.0, max_value=10.0),
     sigma=st.floats(min_value=0.0, max_value=10.0),
-    delta=st.floats(min_value=0.0, max_value=2520.0, exclude_min=True),
+    delta=st.floats(min_value=1e-9, max_value=2520.0),
 )
 def test_every_value_inside_the_bounds_is_accepted_unchanged(
     start_price: float, mu: float, sigma: float, delta: float

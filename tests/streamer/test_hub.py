@@ -151,7 +151,7 @@ def follow_from(hub: Hub, peer: Peer, first: int, last: int) -> list[dict[str, A
 def test_a_stream_opened_mid_way_starts_at_its_own_seq_on_the_path():
     hub = new_hub()
     stream, cursor = hub.open_private(PARAMS, 42, T0, 0.1, None, 250, first=248)
-    assert cursor is not None and cursor.take(3).tolist() == path(PARAMS, 42, 251)[248:].tolist()
+    assert cursor is not None and cursor.take(3)[0].tolist() == path(PARAMS, 42, 251)[248:].tolist()
     assert hub.current(stream) == (250, path(PARAMS, 42, 251)[250],
                                    schedule.instant(T0, 0.1, 250))
 

@@ -126,7 +126,7 @@ GBM_ERRORS = [
     (ARTICLE.replace("startPrice=70.0", "startPrice=inf"),
      "startPrice must be a finite number > 0 and <= 1e+09, got inf"),
     (ARTICLE.replace("delta=1.0", "delta=-Infinity"),
-     "delta must be a finite number > 0 and <= 2520, got -inf"),
+     "delta must be a finite number >= 1e-09 and <= 2520, got -inf"),
     (ARTICLE.replace("sigma=0.30", "sigma=-0.3"),
      "sigma must be a finite number >= 0 and <= 10, got -0.3"),
     (ARTICLE.replace("periods=100", "periods=0"),
@@ -139,7 +139,13 @@ GBM_ERRORS = [
     (f"{ARTICLE}&seed=1.5", "seed must be an integer, got '1.5'"),
     (f"{ARTICLE}&sigma=0.2", "sigma is given 2 times; give it once"),
     ("periods=10&startPrice=1e9&mu=10&sigma=0&delta=2520",
-     "the path leaves double precision with these parameters; lower mu, sigma, delta or periods"),
+     "the path leaves the range of normal doubles at period 7 (overflow); lower mu, sigma, delta "
+     "or periods"),
+    ("periods=30000&startPrice=70&mu=0&sigma=5&delta=1&seed=3",  # it answered 14,258 zeros
+     "the path leaves the range of normal doubles at period 14854 (underflow); lower sigma, "
+     "delta or periods, or raise mu"),
+    (ARTICLE.replace("delta=1.0", "delta=1e-12"),  # dt of 4e-15 years: every step alike
+     "delta must be a finite number >= 1e-09 and <= 2520, got 1e-12"),
 ]
 
 

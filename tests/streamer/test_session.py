@@ -140,9 +140,9 @@ SYMBOL_ONLY = "cannot be combined with symbol: a symbol's parameters are fixed b
     ({"sigma": -1.0}, "sigma", "sigma must be a finite number >= 0 and <= 10, got -1.0"),
     ({"sigma": 10.5}, "sigma", "sigma must be a finite number >= 0 and <= 10, got 10.5"),
     ({"sigma": float("nan")}, "sigma", "sigma must be a finite number >= 0 and <= 10, got nan"),
-    ({"delta": 0}, "delta", "delta must be a finite number > 0 and <= 2520, got 0"),
-    ({"delta": 2521}, "delta", "delta must be a finite number > 0 and <= 2520, got 2521"),
-    ({"delta": float("nan")}, "delta", "delta must be a finite number > 0 and <= 2520, got nan"),
+    ({"delta": 0}, "delta", "delta must be a finite number >= 1e-09 and <= 2520, got 0"),
+    ({"delta": 2521}, "delta", "delta must be a finite number >= 1e-09 and <= 2520, got 2521"),
+    ({"delta": float("nan")}, "delta", "delta must be a finite number >= 1e-09 and <= 2520, got nan"),
     ({"interval": 0.0005}, "interval",
      "interval must be a number of seconds from 0.001 to 3600, got 0.0005"),
     ({"interval": 3601}, "interval",
@@ -652,10 +652,27 @@ def test_a_stream_that_overflows_ends_after_its_last_finite_tick(client, hub):
     assert client.session.subs == {} and hub.subscriptions == 0
 
 
+def test_a_stream_that_underflows_ends_after_its_last_normal_tick(client, hub):
+    ack = client.subscribe(startPrice=1e-300, mu=-10.0, sigma=0.0, delta=2520.0,
+                           interval=0.01, seed=1)  # x e**-100 a step: below 2.2e-308 at step 1
+    hub.advance(ack["t0"] + 0.2)
+    events = client.frame()
+    assert events == [{"type": "end", "sub": 1, "seq": 0, "reason": "underflow"}]
+    assert client.session.subs == {} and hub.subscriptions == 0
+
+
+def test_a_far_resume_past_an_underflow_is_invalid_params_naming_it(client):
+    events = client.send({"op": "subscribe", "startPrice": 70.0, "mu": 0.0, "sigma": 5.0,
+                          "delta": 1.0, "interval": 0.001, "seed": 3, "t0": NOW - 20})
+    assert [e["type"] for e in events] == ["error"]
+    assert events[0]["field"] == "t0"
+    assert "leaves the range of normal doubles at seq 14854 (underflow)" in events[0]["message"]
+
+
 @pytest.mark.parametrize("extra", [{}, {"history": 3}, {"fromSeq": 95}])
 def test_resuming_a_stream_past_its_overflow_never_sends_a_null_price(client, extra):
     # docs/protocol.md, frames: prices are JSON numbers. /gbm answers the same path with 400
-    # "the path leaves double precision"; the stream must not send price null instead.
+    # "the path leaves the range of normal doubles"; the stream must not send price null.
     events = client.send({"op": "subscribe", "startPrice": 1e9, "mu": 10.0, "sigma": 0.0,
                           "delta": 2520.0, "interval": 0.01, "seed": 1, "t0": NOW - 1,
                           **extra})

@@ -1,0 +1,348 @@
+"""The arithmetic of each model: what one step draws, and how the state moves.
+
+Every stream has a canonical state: ``y``, its log price relative to the start
+(``S[k] = startPrice * exp(y[k])``, with :func:`simulation.ieee.exp`), and for Heston ``v``, the
+variance. A kernel turns draws into new states, elementwise, so the same code steps one
+stream along a whole path or every due stream of a server by one instant; either way each
+number is made by the same IEEE operations in the same order, which is what makes a tick
+equal, bit for bit, the batch door's price, on every CPU.
+
+Two kinds of model:
+
+* *increment* models (``gbm``, ``merton``): ``y[k] = y[k-1] + inc[k]``, ``inc`` a function of
+  the draws alone, so a block of prices is made at once (a sequential ``cumsum``, then one
+  ``exp``);
+* *recursive* models (``ou``, ``heston``): the next state depends on the last, so they are
+  stepped one step at a time, vectorised across streams (:meth:`Kernel.step`); a single path
+  uses the same operations on Python floats (:meth:`Kernel.walk`), which round alike.
+
+Draws come from the stream's own PCG64 generator. ``gbm`` and ``ou`` draw one standard normal
+a step, in one sequence, so how the draws are split never matters. ``merton`` and ``heston``
+draw several kinds, so they draw per *chunk* of :data:`CHUNK` steps, in a fixed order (each
+kernel's :meth:`~Kernel.draw` says which), and their streams are always cut at chunk
+boundaries counted from ``seq`` 1.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from simulation import ieee
+from simulation.params import GBMParams, HestonParams, MertonParams, ModelParams, OUParams
+
+#: Steps a chunked model draws for at once; part of what defines its paths.
+CHUNK = 128
+#: Andersen's switch between the QE scheme's two branches.
+PSI_SWITCH = 1.5
+
+Consts = Sequence[Any]  # per-stream constants: floats, or arrays with one entry per stream
+#: Elements of the arrays of one piece of elementwise work: a few dozen passes over arrays
+#: that stay in the CPU's cache cost a fraction of passes over arrays in memory.
+PIECE_ELEMENTS = 8192
+
+
+def row_groups(rows: int) -> list[slice]:
+    """Slices of ``rows`` rows of :data:`CHUNK` steps, each about :data:`PIECE_ELEMENTS`."""
+    size = max(PIECE_ELEMENTS // CHUNK, 1)
+    return [slice(start, start + size) for start in range(0, rows, size)]
+
+
+def _exp1(x: float) -> float:
+    return float(ieee.exp(x)[0])
+
+
+def expm1(x: float) -> float:
+    """``exp(x) - 1`` without the cancellation of small ``x`` (basic operations only)."""
+    if abs(x) < 1e-3:  # Taylor to degree 6: the rest is below 1e-22 relative
+        return x * (1.0 + x / 2 * (1.0 + x / 3 * (1.0 + x / 4 * (1.0 + x / 5 * (1.0 + x / 6)))))
+    return _exp1(x) - 1.0
+
+
+class Kernel:
+    """One model's arithmetic (subclasses); all methods are elementwise over streams."""
+
+    name: str
+    kinds: int = 1
+    """Draw arrays per step."""
+    chunked: bool = False
+    """True when draws are made per :data:`CHUNK` steps (more than one kind)."""
+    recursive: bool = False
+    has_vol: bool = False
+    """True when ticks carry ``vol``: the state has a variance."""
+
+    def constants(self, params: Any) -> tuple[float, ...]:
+        """The numbers a step needs, computed once per stream."""
+        raise NotImplementedError
+
+    def start_variance(self, params: Any) -> float:
+        return math.nan
+
+    def draw(self, rng: np.random.Generator, params: Any, out: np.ndarray) -> None:
+        """Fill ``out``, shape ``(kinds, steps)``, with the draws of the next ``steps`` steps
+        (a multiple of :data:`CHUNK` when chunked)."""
+        rng.standard_normal(out=out[0])
+
+    def increments(self, c: Consts, draws: np.ndarray) -> np.ndarray:
+        """An increment model's ``inc`` (shape of ``draws[0]``)."""
+        raise NotImplementedError
+
+    def walk(self, c: Consts, y: float, v: float, draws: np.ndarray,
+             ) -> tuple[np.ndarray, np.ndarray | None]:
+        """A recursive model's states along ``draws.shape[1]`` steps of one stream: ``y``
+        and ``v`` after each (``v`` is ``None`` for a model without a variance). The
+        sequential part runs on Python floats, which round as numpy's float64 does."""
+        raise NotImplementedError
+
+    def walk_rows(self, c: Consts, y: np.ndarray, v: np.ndarray, draws: np.ndarray,
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+        """:meth:`walk` for many streams at once (``c``, ``y``, ``v`` one entry per row,
+        ``draws`` of shape ``(rows, kinds, steps)``), vectorised across rows; the same
+        numbers as :meth:`walk` row by row."""
+        raise NotImplementedError
+
+
+class GBM(Kernel):
+    """``inc = (mu - sigma^2 / 2) dt + sigma sqrt(dt) Z``."""
+
+    name = "gbm"
+
+    def constants(self, params: GBMParams) -> tuple[float, ...]:
+        return (params.drift, params.vol)
+
+    def increments(self, c: Consts, draws: np.ndarray) -> np.ndarray:
+        drift, vol = c
+        inc: np.ndarray = drift + vol * draws[0]
+        return inc
+
+
+class Merton(Kernel):
+    """GBM plus ``N`` jumps a step, ``N`` Poisson of mean ``jumpRate dt``; ``N`` normal log
+    jumps sum to one normal of mean ``N jumpMean`` and variance ``N jumpStd^2``:
+    ``inc = (mu - lambda k - sigma^2 / 2) dt + sigma sqrt(dt) Z + N m + s sqrt(N) W``, with
+    ``k = E[e^J] - 1 = exp(m + s^2 / 2) - 1`` the compensator.
+
+    Per chunk: ``N`` (``poisson``, CHUNK of them), then one ``standard_normal`` call for
+    ``Z`` (CHUNK) followed by ``W`` for the steps that jump (``W`` is 0 elsewhere)."""
+
+    name = "merton"
+    kinds = 3
+    chunked = True
+
+    def constants(self, params: MertonParams) -> tuple[float, ...]:
+        p = params
+        dt = p.dt
+        k = expm1(p.jump_mean + p.jump_std * p.jump_std / 2)
+        return ((p.mu - p.jump_rate * k - p.sigma * p.sigma / 2) * dt, p.sigma * math.sqrt(dt),
+                p.jump_rate * dt, p.jump_mean, p.jump_std)
+
+    def draw(self, rng: np.random.Generator, params: MertonParams, out: np.ndarray) -> None:
+        lam = params.jump_rate * params.dt
+        for start in range(0, out.shape[1], CHUNK):
+            jumps = rng.poisson(lam, CHUNK)
+            z = rng.standard_normal(CHUNK + int(np.count_nonzero(jumps)))
+            out[0, start:start + CHUNK] = z[:CHUNK]
+            out[1, start:start + CHUNK] = jumps
+            w = out[2, start:start + CHUNK]
+            w[:] = 0.0
+            w[jumps > 0] = z[CHUNK:]
+
+    def increments(self, c: Consts, draws: np.ndarray) -> np.ndarray:
+        drift, vol, _, jump_mean, jump_std = c
+        z, jumps, w = draws
+        inc: np.ndarray = ((drift + vol * z) + jumps * jump_mean) + (jump_std * np.sqrt(jumps)) * w
+        return inc
+
+
+class OU(Kernel):
+    """The exact transition of the log price ``x``: ``x' = L + (x - L) e^(-kappa dt) + sigma
+    sqrt((1 - e^(-2 kappa dt)) / (2 kappa)) Z`` with ``L = ln(level)``; in ``y = x -
+    ln(startPrice)``: ``y' = ((y - c) phi + c) + s Z``, ``c = ln(level / startPrice)``."""
+
+    name = "ou"
+    recursive = True
+
+    def constants(self, params: OUParams) -> tuple[float, ...]:
+        p = params
+        u = p.kappa * p.dt
+        return (float(ieee.log(p.level / p.start_price)[0]), _exp1(-u),
+                p.sigma * math.sqrt(-expm1(-2 * u) / (2 * p.kappa)))
+
+    def walk(self, c: Consts, y: float, v: float, draws: np.ndarray,
+             ) -> tuple[np.ndarray, np.ndarray | None]:
+        centre, phi, s = (float(x) for x in c)
+        out = []
+        for z in draws[0].tolist():
+            y = ((y - centre) * phi + centre) + s * z
+            out.append(y)
+        return np.array(out), None
+
+    def walk_rows(self, c: Consts, y: np.ndarray, v: np.ndarray, draws: np.ndarray,
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+        centre, phi, s = c
+        out = np.empty((draws.shape[2], draws.shape[0]))
+        for k, z in enumerate(np.ascontiguousarray(draws[:, 0].T)):
+            y = ((y - centre) * phi + centre) + s * z
+            out[k] = y
+        return np.ascontiguousarray(out.T), None
+
+
+class Heston(Kernel):
+    """Andersen's QE scheme (2008) for the variance, with his martingale correction for the
+    log price, central weights (gamma1 = gamma2 = 1/2):
+
+    * ``m = theta + (v - theta) e^(-kappa dt)``, ``s^2 = v xi^2 e (1 - e) / kappa + theta xi^2
+      (1 - e)^2 / (2 kappa)``, ``psi = s^2 / m^2``;
+    * ``psi <= 1.5``: ``v' = a (b + Zv)^2`` with ``b^2 = 2/psi - 1 + sqrt(2/psi (2/psi - 1))``,
+      ``a = m / (1 + b^2)``; else ``v' = 0`` with probability ``p = (psi - 1) / (psi + 1)``
+      (``U <= p``), otherwise ``E / beta`` with ``beta = (1 - p) / m`` and ``E`` exponential;
+    * ``y' = y + mu dt + K0* + K1 v + K2 v' + sqrt(K3 v + K4 v') Zx``, where ``K0*`` makes
+      ``E[S'/S | v] = exp(mu dt)`` exactly: ``-A b^2 a / (1 - 2 A a) + ln(1 - 2 A a) / 2`` or
+      ``-ln(p + beta (1 - p) / (beta - A))``, minus ``(K1 + K3 / 2) v``, ``A = K2 + K4 / 2``.
+      Where that expectation does not exist (``2 A a >= 1``, ``A >= beta``: only for a strongly
+      positive ``rho`` and long steps) the plain ``K0 = -rho kappa theta dt / xi`` is used.
+
+    Per chunk: ``standard_normal`` for ``Zv`` then ``Zx`` (one call, 2 x CHUNK), ``random``
+    for ``U``, ``standard_exponential`` for ``E``: the draws' rows are ``Zv, Zx, U, E``.
+
+    With ``rho <= 0`` the correction always exists (``A <= -rho^2 dt / 4 <= 0``); the
+    constant ``always`` says so, and the step then skips the checks (the same numbers)."""
+
+    name = "heston"
+    kinds = 4
+    chunked = True
+    recursive = True
+    has_vol = True
+
+    def start_variance(self, params: HestonParams) -> float:
+        return params.v0
+
+    def constants(self, params: HestonParams) -> tuple[float, ...]:
+        p = params
+        dt, kappa, theta, xi, rho = p.dt, p.kappa, p.theta, p.xi, p.rho
+        e = _exp1(-kappa * dt)
+        one_minus_e = -expm1(-kappa * dt)
+        c1 = xi * xi * e * one_minus_e / kappa
+        c2 = theta * xi * xi * one_minus_e * one_minus_e / (2 * kappa)
+        k0 = -rho * kappa * theta * dt / xi
+        k1 = 0.5 * dt * (kappa * rho / xi - 0.5) - rho / xi
+        k2 = 0.5 * dt * (kappa * rho / xi - 0.5) + rho / xi
+        k3 = 0.5 * dt * (1 - rho * rho)
+        a = k2 + 0.5 * k3
+        return (e, c1, c2, theta, p.mu * dt, k0, k1, k2, k3, a, k1 + 0.5 * k3,
+                float(rho <= 0.0))
+
+    def draw(self, rng: np.random.Generator, params: HestonParams, out: np.ndarray) -> None:
+        if out.shape[1] == CHUNK and out.flags.c_contiguous:  # a bank's block: no copies
+            rng.standard_normal(out=out[:2].reshape(-1))
+            rng.random(out=out[2])
+            rng.standard_exponential(out=out[3])
+            return
+        for start in range(0, out.shape[1], CHUNK):
+            chunk = np.empty((4, CHUNK))
+            self.draw(rng, params, chunk)
+            out[:, start:start + CHUNK] = chunk
+
+    @staticmethod
+    def _moments(c: Consts, v: Any) -> tuple[Any, Any]:
+        """The conditional mean ``m`` of the next variance, and ``psi``."""
+        e, c1, c2, theta = c[:4]
+        m = theta + (v - theta) * e
+        return m, (v * c1 + c2) / (m * m)
+
+    def _qe(self, c: Consts, v: np.ndarray, zv: np.ndarray, u: np.ndarray, ex: np.ndarray,
+            ) -> tuple[np.ndarray, ...]:
+        """The next variance of each stream, and what the correction needs."""
+        m, psi = self._moments(c, v)
+        quad = psi <= PSI_SWITCH
+        t = 2.0 / psi
+        b2 = (t - 1.0) + np.sqrt(t * (t - 1.0))
+        a = m / (1.0 + b2)
+        w = np.sqrt(b2) + zv
+        p = (psi - 1.0) / (psi + 1.0)
+        beta = (1.0 - p) / m
+        exponential = (u > p) * (ex / beta)  # 0.0 where u <= p (ex / beta >= 0 there)
+        return np.where(quad, a * (w * w), exponential), quad, b2, a, p, beta
+
+    def _increments(self, c: Consts, v: np.ndarray, after: np.ndarray, quad: np.ndarray,
+                    b2: np.ndarray, a: np.ndarray, p: np.ndarray, beta: np.ndarray,
+                    zx: np.ndarray) -> np.ndarray:
+        mudt, k0, k1, k2, k3, big_a, k1h, always = c[4:]
+        den = 1.0 - (big_a + big_a) * a
+        arg = np.where(quad, den, p + beta * (1.0 - p) / (beta - big_a))
+        if np.all(always):
+            log = ieee.log(arg)
+            k0_star = np.where(quad, 0.5 * log - (big_a * b2) * a / den, -log) - k1h * v
+        else:
+            ok = np.where(quad, den > 0.0, beta > big_a)
+            log = ieee.log(np.where(ok, arg, 1.0))
+            corrected = np.where(quad, 0.5 * log - (big_a * b2) * a / den, -log) - k1h * v
+            k0_star = np.where(ok, corrected, k0)
+        inc: np.ndarray = (((mudt + k0_star) + k1 * v) + k2 * after) + np.sqrt(
+            k3 * v + k3 * after) * zx
+        return inc
+
+    def walk(self, c: Consts, y: float, v: float, draws: np.ndarray,
+             ) -> tuple[np.ndarray, np.ndarray | None]:
+        e, c1, c2, theta = (float(x) for x in c[:4])
+        sqrt = math.sqrt
+        variances = []
+        start = v
+        for zv, u, ex in zip(draws[0].tolist(), draws[2].tolist(), draws[3].tolist()):
+            m = theta + (v - theta) * e  # the same operations as _moments and _qe
+            psi = (v * c1 + c2) / (m * m)
+            if psi <= PSI_SWITCH:
+                t = 2.0 / psi
+                b2 = (t - 1.0) + sqrt(t * (t - 1.0))
+                a = m / (1.0 + b2)
+                w = sqrt(b2) + zv
+                v = a * (w * w)
+            else:
+                p = (psi - 1.0) / (psi + 1.0)
+                v = 0.0 if u <= p else ex / ((1.0 - p) / m)
+            variances.append(v)
+        return self._log_prices(c, y, start, np.array(variances), draws)
+
+    def walk_rows(self, c: Consts, y: np.ndarray, v: np.ndarray, draws: np.ndarray,
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+        steps, rows = draws.shape[2], draws.shape[0]
+        by_step = np.empty((steps, 3, rows))  # (steps, Zv U E, rows)
+        for g in row_groups(rows):  # a transpose a cache-sized piece at a time
+            by_step[:, 0:2, g] = draws[g, 0:4:2].transpose(2, 1, 0)
+            by_step[:, 2, g] = draws[g, 3].T
+        kept = np.empty((6, steps, rows))  # v', quad, b2, a, p, beta of each step
+        start = v
+        with np.errstate(all="ignore"):  # the branch not taken may divide by 0 or sqrt(-x)
+            for k, (zv, u, ex) in enumerate(by_step):
+                kept[:, k] = self._qe(c, v, zv, u, ex)
+                v = kept[0, k]
+        after = np.ascontiguousarray(kept[0].T)
+        before = np.concatenate((start[:, None], after[:, :-1]), axis=1)
+        ys = np.empty_like(after)
+        for g in row_groups(rows):  # each piece's arrays stay in cache
+            quad, b2, a, p, beta = (x[:, g].T for x in kept[1:])
+            with np.errstate(all="ignore"):
+                inc = self._increments([x[g, None] for x in c], before[g], after[g],
+                                       quad != 0.0, b2, a, p, beta, draws[g, 1])
+            ys[g] = np.cumsum(np.concatenate((y[g, None], inc), axis=1), axis=1)[:, 1:]
+        return ys, after
+
+    def _log_prices(self, c: Consts, y: Any, start: Any, after: np.ndarray,
+                    draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """``y`` along the steps of one stream, once the variance after each step is known:
+        every step's increment at once (``start``: the variance before the first step)."""
+        before = np.concatenate(([start], after[:-1]))
+        with np.errstate(all="ignore"):
+            _, quad, b2, a, p, beta = self._qe(c, before, draws[0], draws[2], draws[3])
+            inc = self._increments(c, before, after, quad, b2, a, p, beta, draws[1])
+        return np.cumsum(np.concatenate(([y], inc)))[1:], after
+
+
+KERNELS: dict[str, Kernel] = {k.name: k for k in (GBM(), Merton(), OU(), Heston())}
+
+
+def kernel_of(params: ModelParams) -> Kernel:
+    return KERNELS[params.name]

@@ -1,0 +1,261 @@
+"""One stream walked along its path: the batch door's paths, catching up, replays.
+
+A :class:`Walk` holds what defines where a stream is: its generator, its state (``y``, and
+``v`` for Heston; see :mod:`simulation.kernels`), its ``seq``, and the draws of the current
+chunk it has not used yet. :func:`path` walks from ``S[0]``; :class:`CatchUp` walks to a far
+``seq`` a bounded number of steps at a time; :class:`PathCursor` replays a stretch on demand.
+However the walk is split, every price is bit for bit the one the server's
+:class:`~simulation.bank.StreamBank` produces for the same ``seq``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from simulation import ieee
+from simulation.kernels import CHUNK, kernel_of
+from simulation.params import ModelParams
+
+#: Steps walked at once: bounds the memory of a long path (a multiple of CHUNK).
+PIECE = 1 << 16
+#: The smallest normal double: a price below it (a subnormal, or 0) has left the range, as
+#: has ``inf``.
+NORMAL_MIN = 2.2250738585072014e-308
+
+
+#: What to change so that a path stays in range, by why it left.
+REMEDY = {"overflow": "lower mu, sigma, delta or periods",
+          "underflow": "lower sigma, delta or periods, or raise mu"}
+
+
+def first_out_of_range(prices: np.ndarray) -> tuple[int, str] | None:
+    """The index of the first price that is not a normal double, and why
+    (``"overflow"``, ``"underflow"``); ``None`` when every one is."""
+    with np.errstate(invalid="ignore"):
+        bad = ~(prices >= NORMAL_MIN) | (prices == np.inf)
+    if not bad.any():
+        return None
+    index = int(np.argmax(bad))
+    return index, "underflow" if prices[index] < NORMAL_MIN else "overflow"
+
+
+def generator(seed: int) -> np.random.Generator:
+    """The generator of the stream with this seed: PCG64, never a global one."""
+    return np.random.Generator(np.random.PCG64(seed))
+
+
+def copy_generator(rng: np.random.Generator) -> np.random.Generator:
+    copy = np.random.Generator(np.random.PCG64())
+    copy.bit_generator.state = rng.bit_generator.state
+    return copy
+
+
+class Walk:
+    """A stream at step ``seq`` (``S[seq]`` made), ready to make the next ones."""
+
+    __slots__ = ("params", "kernel", "consts", "seed", "rng", "seq", "y", "v", "pending",
+                 "left", "_bounds")
+
+    def __init__(self, params: ModelParams, seed: int) -> None:
+        self.params = params
+        self.kernel = kernel_of(params)
+        self.consts = self.kernel.constants(params)
+        self.seed = seed
+        self.rng = generator(seed)
+        self.seq = 0
+        self.y = 0.0
+        """The log price relative to the start: ``S[seq] = startPrice * exp(y)``."""
+        self.v = self.kernel.start_variance(params)
+        self.pending = np.empty((self.kernel.kinds, 0))
+        """Draws of the current chunk not used yet (a chunked model's)."""
+        self.left: tuple[int, str] | None = None
+        """The first ``seq`` whose price is not a normal double, and why; ``None`` so far."""
+        low, high, start = ieee.log(np.array([NORMAL_MIN, np.finfo(np.float64).max,
+                                              params.start_price]))
+        self._bounds = (float(low - start) + 1e-9, float(high - start) - 1e-9)
+        """``y`` strictly inside these gives a normal price (checked exactly near them)."""
+
+    @property
+    def price(self) -> float:
+        return float(self.params.start_price * ieee.exp(self.y)[0])
+
+    @property
+    def vol(self) -> float:
+        """The instantaneous volatility ``sqrt(v)`` (NaN for a model without one)."""
+        return math.sqrt(self.v) if self.kernel.has_vol else math.nan
+
+    def copy(self) -> Walk:
+        other = object.__new__(Walk)
+        for name in Walk.__slots__:
+            setattr(other, name, getattr(self, name))
+        other.rng = copy_generator(self.rng)
+        return other
+
+    def draws(self, steps: int) -> np.ndarray:
+        """The draws of the next ``steps`` steps, in the model's order; a chunked model's
+        leftovers wait in :attr:`pending`."""
+        have = self.pending.shape[1]
+        if have >= steps:
+            out, self.pending = self.pending[:, :steps], self.pending[:, steps:]
+            return out
+        need = steps - have
+        if self.kernel.chunked:
+            need = -(-need // CHUNK) * CHUNK
+        fresh = np.empty((self.kernel.kinds, need))
+        self.kernel.draw(self.rng, self.params, fresh)
+        both = np.concatenate((self.pending, fresh), axis=1) if have else fresh
+        out, self.pending = both[:, :steps], both[:, steps:]
+        return out
+
+    def states(self, steps: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """Take ``steps`` steps (at most :data:`PIECE`); return ``y`` and ``v`` along them."""
+        draws = self.draws(steps)
+        kernel = self.kernel
+        if kernel.recursive:
+            ys, vs = kernel.walk(self.consts, self.y, self.v, draws)
+        else:
+            ys = np.cumsum(np.concatenate(([self.y], kernel.increments(self.consts, draws))))[1:]
+            vs = None
+        low, high = self._bounds
+        if self.left is None and not low < ys.min() <= ys.max() < high:
+            with np.errstate(over="ignore"):  # inf: the caller ends the stream
+                left = first_out_of_range(self.params.start_price * ieee.exp(ys))
+            if left is not None:
+                self.left = (self.seq + 1 + left[0], left[1])
+        self.seq += steps
+        self.y = float(ys[-1])
+        if vs is not None:
+            self.v = float(vs[-1])
+        return ys, vs
+
+    def take(self, steps: int, out: np.ndarray | None = None,
+             vols: np.ndarray | None = None) -> None:
+        """Take ``steps`` steps, writing ``S[seq + 1] ..`` into ``out`` and ``sqrt(v)`` into
+        ``vols`` when given."""
+        done = 0
+        while done < steps:
+            n = min(PIECE, steps - done)
+            ys, vs = self.states(n)
+            if out is not None:
+                with np.errstate(over="ignore"):  # inf: the caller ends the stream
+                    out[done:done + n] = self.params.start_price * ieee.exp(ys)
+            if vols is not None and vs is not None:
+                vols[done:done + n] = np.sqrt(vs)
+            done += n
+
+
+def path_and_vols(params: ModelParams, seed: int, periods: int,
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+    """The first ``periods`` prices of the stream (``S[0] == startPrice``), and for a model
+    with a variance the volatility ``sqrt(v)`` at each (``None`` otherwise)."""
+    if periods < 1:
+        raise ValueError(f"periods must be >= 1, got {periods}")
+    walk = Walk(params, seed)
+    prices = np.empty(periods, dtype=np.float64)
+    prices[0] = params.start_price
+    vols = np.empty(periods) if walk.kernel.has_vol else None
+    if vols is not None:
+        vols[0] = walk.vol
+    walk.take(periods - 1, prices[1:], None if vols is None else vols[1:])
+    return prices, vols
+
+
+def path(params: ModelParams, seed: int, periods: int) -> np.ndarray:
+    """The first ``periods`` prices of the stream: ``S[0] == startPrice`` through
+    ``S[periods-1]``."""
+    return path_and_vols(params, seed, periods)[0]
+
+
+class PathCursor:
+    """The prices of one stream from step ``seq`` on, made on demand: ``take(n)`` returns
+    the next ``n`` (``S[seq]``, ``S[seq + 1]``, ...) and their volatilities. It holds a walk,
+    however long the stretch: a replay costs no memory."""
+
+    __slots__ = ("walk", "seq")
+
+    def __init__(self, walk: Walk, seq: int) -> None:
+        """``walk`` is at step ``seq - 1`` (at 0 when ``seq`` is 0: ``S[0]`` is given)."""
+        self.walk = walk
+        self.seq = seq
+
+    def take(self, n: int) -> tuple[np.ndarray, np.ndarray | None]:
+        walk = self.walk
+        out = np.empty(n, dtype=np.float64)
+        vols = np.empty(n) if walk.kernel.has_vol else None
+        if n == 0:
+            return out, vols
+        if self.seq == 0:  # S[0] is the start price, drawn from nothing
+            out[0] = walk.params.start_price
+            if vols is not None:
+                vols[0] = walk.vol
+            walk.take(n - 1, out[1:], None if vols is None else vols[1:])
+        else:
+            walk.take(n, out, vols)
+        self.seq += n
+        return out, vols
+
+
+class CatchUp:
+    """The walk of one stream from ``S[0]`` to ``S[seq]``, done a bounded number of steps at a
+    time (:meth:`run`), so that reaching a step far along never has to be done in one go.
+    On the way it keeps a :class:`PathCursor` from step ``first`` (``None`` when ``first`` is
+    past ``seq``): the stretch ``S[first]`` to ``S[seq]`` can then be produced on demand."""
+
+    __slots__ = ("walk", "seq", "first", "cursor", "_mark")
+
+    def __init__(self, params: ModelParams, seed: int, seq: int, first: int) -> None:
+        if seq < 0:
+            raise ValueError(f"seq must be >= 0, got {seq}")
+        if not 0 <= first <= seq + 1:
+            raise ValueError(f"first must be 0..{seq + 1}, got {first}")
+        self.walk = Walk(params, seed)
+        self.seq = seq
+        self.first = first
+        self.cursor: PathCursor | None = None
+        self._mark = max(first - 1, 0) if first <= seq else -1
+        """The step at which the cursor is taken (-1: none is)."""
+        self._take_cursor()
+
+    @property
+    def params(self) -> ModelParams:
+        return self.walk.params
+
+    @property
+    def seed(self) -> int:
+        return self.walk.seed
+
+    @property
+    def done(self) -> int:
+        """Steps taken."""
+        return self.walk.seq
+
+    @property
+    def price(self) -> float:
+        """``S[done]``."""
+        return self.walk.price
+
+    @property
+    def finished(self) -> bool:
+        return self.walk.seq >= self.seq
+
+    @property
+    def left(self) -> tuple[int, str] | None:
+        """The first ``seq`` whose price is not a normal double, and why (``None``: none)."""
+        return self.walk.left
+
+    def run(self, steps: int) -> bool:
+        """Take up to ``steps`` more steps; return :attr:`finished`."""
+        walk = self.walk
+        while steps > 0 and not self.finished:
+            stop = self._mark if walk.seq < self._mark else self.seq
+            n = min(steps, stop - walk.seq, PIECE)
+            walk.states(n)
+            steps -= n
+            self._take_cursor()
+        return self.finished
+
+    def _take_cursor(self) -> None:
+        if self.walk.seq == self._mark and self.cursor is None:
+            self.cursor = PathCursor(self.walk.copy(), self.first)
