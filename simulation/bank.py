@@ -13,12 +13,14 @@ stream on its own, because each stream owns its generator.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 
 from simulation import ieee
-from simulation.kernels import CHUNK, KERNELS, Kernel, row_groups
+from simulation.kernels import CHUNK, KERNELS, Kernel, correlate, row_groups
 from simulation.params import ModelParams
-from simulation.walk import CatchUp, Walk
+from simulation.walk import CatchUp, GroupWalk, Walk
 
 
 #: Below this many streams refilled at once, a recursive model's blocks are made a stream at
@@ -43,6 +45,26 @@ class _Book:
         self.vols = np.zeros((capacity, CHUNK if kernel.has_vol else 0))
         self.walks: list[Walk | None] = [None] * capacity
         self.free = list(range(capacity - 1, -1, -1))
+        self.groups: dict[int, tuple[list[int], Sequence[Sequence[float]]]] = {}
+        """Correlated groups: their rows, in member order, and the Cholesky factor."""
+        self.group_of: dict[int, int] = {}
+
+    def add_group(self, rows: list[int], lower: Sequence[Sequence[float]]) -> None:
+        """Mix the price shocks of these rows (always stepped together) from now on."""
+        gid = min(rows)
+        self.groups[gid] = (rows, lower)
+        for row in rows:
+            self.group_of[row] = gid
+
+    def _correlate(self, used: list[int], draws: np.ndarray) -> None:
+        """Mix, in ``draws`` (one row per used row), the shocks of every group among them."""
+        at = {row: i for i, row in enumerate(used)}
+        for gid in {self.group_of[row] for row in used if row in self.group_of}:
+            rows, lower = self.groups[gid]
+            where = [at[row] for row in rows]  # a group's members are due together
+            mixed = correlate([draws[i] for i in where], self.kernel.shock, lower)
+            for i, member in zip(where, mixed):
+                draws[i] = member
 
     def place(self, walk: Walk) -> int:
         """Put ``walk`` in a row: the draws of its current chunk not used yet fill the end
@@ -67,6 +89,10 @@ class _Book:
     def remove(self, row: int) -> None:
         self.walks[row] = None
         self.free.append(row)
+        gid = self.group_of.pop(row, None)
+        if gid is not None:  # a group is its members together: it goes with any of them
+            for other in self.groups.pop(gid)[0]:
+                self.group_of.pop(other, None)
 
     def step(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
         """One step of each row (distinct); their new prices, and volatilities."""
@@ -79,6 +105,8 @@ class _Book:
                 walk = walks[r]
                 assert walk is not None  # internal invariant, not input checking
                 kernel.draw(walk.rng, walk.params, draws[i])
+            if self.groups:
+                self._correlate(used.tolist(), draws)
             self._fill(used, draws, 0)
             cols = self.col[rows]
         self.col[rows] = cols + 1
@@ -142,6 +170,8 @@ class StreamBank:
         self._kinds = {name: n for n, name in enumerate(KERNELS)}
         self._params: list[ModelParams | None] = [None] * capacity
         self._free = list(range(capacity - 1, -1, -1))
+        self.with_vol = 0
+        """Streams whose ticks carry a volatility (Heston's): none, and :attr:`vol` is all NaN."""
 
     @property
     def capacity(self) -> int:
@@ -172,6 +202,19 @@ class StreamBank:
         return (self.add_caught_up(walk), recent,
                 np.full(tail, np.nan) if vols is None else vols)
 
+    def add_group(self, group: GroupWalk) -> list[int]:
+        """Start the members of a correlated group where ``group`` got to; their slots, in
+        member order. They must be stepped together from then on."""
+        walks = group.walks
+        if walks[0].pending.shape[1]:  # the rest of the current chunk: mixed, as drawn
+            for walk, pending in zip(walks, correlate([w.pending for w in walks],
+                                                      walks[0].kernel.shock, group.lower)):
+                walk.pending = pending
+        slots = [self._place(walk) for walk in walks]
+        book = self._books[self._kind[slots[0]]]
+        book.add_group([int(self._row[slot]) for slot in slots], group.lower)
+        return slots
+
     def add_caught_up(self, walk: CatchUp) -> int:
         """Start a stream where a finished :class:`CatchUp` got to; return its slot."""
         if not walk.finished:
@@ -186,6 +229,7 @@ class StreamBank:
         self._kind[slot] = kind
         self._row[slot] = self._books[kind].place(walk)
         self._params[slot] = walk.params
+        self.with_vol += walk.kernel.has_vol
         self.price[slot] = walk.price
         self.vol[slot] = walk.vol
         self.seq[slot] = walk.seq
@@ -194,7 +238,10 @@ class StreamBank:
     def remove(self, slot: int) -> None:
         if self._params[slot] is None:
             raise KeyError(f"slot {slot} is empty")
-        self._books[self._kind[slot]].remove(int(self._row[slot]))
+        book = self._books[self._kind[slot]]
+        book.remove(int(self._row[slot]))
+        self.with_vol -= book.kernel.has_vol
+        self.vol[slot] = np.nan
         self._params[slot] = None
         self._free.append(slot)
 

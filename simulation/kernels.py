@@ -73,6 +73,8 @@ class Kernel:
     recursive: bool = False
     has_vol: bool = False
     """True when ticks carry ``vol``: the state has a variance."""
+    shock: int = 0
+    """The draw row of the price's own standard normal shock (what a group correlates)."""
 
     def constants(self, params: Any) -> tuple[float, ...]:
         """The numbers a step needs, computed once per stream."""
@@ -216,6 +218,7 @@ class Heston(Kernel):
     chunked = True
     recursive = True
     has_vol = True
+    shock = 1  # Zx
 
     def start_variance(self, params: HestonParams) -> float:
         return params.v0
@@ -342,6 +345,41 @@ class Heston(Kernel):
 
 
 KERNELS: dict[str, Kernel] = {k.name: k for k in (GBM(), Merton(), OU(), Heston())}
+
+
+def correlate(draws: Sequence[np.ndarray], row: int, lower: Sequence[Sequence[float]],
+              ) -> list[np.ndarray]:
+    """The draws of a correlated group's members (each ``(kinds, steps)``, the same steps),
+    with row ``row`` of member ``i`` replaced by ``sum(lower[i][j] * z_j for j <= i)``,
+    summed left to right: standard normals correlated by ``lower @ lower.T``. New arrays; the
+    given ones are not changed."""
+    mixed = [d.copy() for d in draws]
+    for i, weights in enumerate(lower):
+        z = weights[0] * draws[0][row]
+        for j in range(1, i + 1):
+            z = z + weights[j] * draws[j][row]
+        mixed[i][row] = z
+    return mixed
+
+
+def cholesky(matrix: Sequence[Sequence[float]]) -> list[list[float]] | None:
+    """The lower-triangular ``L`` with ``L L^T = matrix``, on Python floats in a fixed order
+    (no LAPACK, whose rounding depends on the CPU); ``None`` unless the matrix is positive
+    definite (every pivot above 1e-12)."""
+    n = len(matrix)
+    lower = [[0.0] * n for _ in range(n)]
+    for i in range(n):
+        for j in range(i + 1):
+            total = float(matrix[i][j])
+            for k in range(j):
+                total -= lower[i][k] * lower[j][k]
+            if i == j:
+                if not total > 1e-12:
+                    return None
+                lower[i][i] = math.sqrt(total)
+            else:
+                lower[i][j] = total / lower[j][j]
+    return lower
 
 
 def kernel_of(params: ModelParams) -> Kernel:

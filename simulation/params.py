@@ -14,7 +14,7 @@ from dataclasses import dataclass, fields
 from typing import Any, ClassVar
 
 from simulation.errors import ParamError
-from wire.names import PICKED_SEED_BOUND
+from wire.names import MODEL_DEFAULTS, MODEL_PARAMS, PICKED_SEED_BOUND, STREAM_DEFAULTS
 from wire.values import check_number
 
 TRADING_DAYS_PER_YEAR = 252
@@ -93,7 +93,7 @@ class GBMParams(_Model):
     """
 
     name = "gbm"
-    wire = ("startPrice", "mu", "sigma", "delta")
+    wire = MODEL_PARAMS[name]
     start_price: float
     mu: float
     sigma: float
@@ -117,7 +117,7 @@ class MertonParams(_Model):
     ``E[S(t + dt) / S(t)] = exp(mu dt)``."""
 
     name = "merton"
-    wire = ("startPrice", "mu", "sigma", "delta", "jumpRate", "jumpMean", "jumpStd")
+    wire = MODEL_PARAMS[name]
     start_price: float
     mu: float
     sigma: float
@@ -133,7 +133,7 @@ class HestonParams(_Model):
     its shocks correlated ``rho`` with the price's."""
 
     name = "heston"
-    wire = ("startPrice", "mu", "delta", "v0", "kappa", "theta", "xi", "rho")
+    wire = MODEL_PARAMS[name]
     start_price: float
     mu: float
     delta: float
@@ -150,7 +150,7 @@ class OUParams(_Model):
     speed ``kappa`` a year, with volatility ``sigma``."""
 
     name = "ou"
-    wire = ("startPrice", "sigma", "delta", "kappa", "level")
+    wire = MODEL_PARAMS[name]
     start_price: float
     sigma: float
     delta: float
@@ -163,3 +163,15 @@ ModelParams = GBMParams | MertonParams | HestonParams | OUParams
 #: Each model's parameter class, by its wire name.
 MODELS: dict[str, type[Any]] = {m.name: m for m in (GBMParams, MertonParams, HestonParams,
                                                      OUParams)}
+
+
+def model_params(model: str, given: dict[str, Any]) -> ModelParams:
+    """The parameters of ``model`` from the fields ``given`` by wire name, the protocol's
+    defaults for the others (:data:`~wire.names.STREAM_DEFAULTS`; an ``ou`` stream's
+    ``level`` is its ``startPrice``); raises :class:`ParamError` naming the first field out of
+    its bounds."""
+    values = {**STREAM_DEFAULTS, **MODEL_DEFAULTS.get(model, {}), **given}
+    values.setdefault("level", values["startPrice"])
+    cls = MODELS[model]
+    params: ModelParams = cls(*(values[name] for name in cls.wire))
+    return params

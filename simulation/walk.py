@@ -11,11 +11,12 @@ However the walk is split, every price is bit for bit the one the server's
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 
 import numpy as np
 
 from simulation import ieee
-from simulation.kernels import CHUNK, kernel_of
+from simulation.kernels import CHUNK, correlate, kernel_of
 from simulation.params import ModelParams
 
 #: Steps walked at once: bounds the memory of a long path (a multiple of CHUNK).
@@ -24,6 +25,9 @@ PIECE = 1 << 16
 #: has ``inf``.
 NORMAL_MIN = 2.2250738585072014e-308
 
+
+_LOG_NORMAL_MIN = math.log(NORMAL_MIN)
+_LOG_MAX = math.log(float(np.finfo(np.float64).max))
 
 #: What to change so that a path stays in range, by why it left.
 REMEDY = {"overflow": "lower mu, sigma, delta or periods",
@@ -72,13 +76,16 @@ class Walk:
         """Draws of the current chunk not used yet (a chunked model's)."""
         self.left: tuple[int, str] | None = None
         """The first ``seq`` whose price is not a normal double, and why; ``None`` so far."""
-        low, high, start = ieee.log(np.array([NORMAL_MIN, np.finfo(np.float64).max,
-                                              params.start_price]))
-        self._bounds = (float(low - start) + 1e-9, float(high - start) - 1e-9)
-        """``y`` strictly inside these gives a normal price (checked exactly near them)."""
+        start = math.log(params.start_price)
+        self._bounds = (_LOG_NORMAL_MIN - start + 1e-9, _LOG_MAX - start - 1e-9)
+        """``y`` strictly inside these gives a normal price. Only a first sieve (the C
+        library's log, a margin far beyond its rounding): a price near them is checked
+        exactly."""
 
     @property
     def price(self) -> float:
+        if self.y == 0.0:  # exp(0) is 1 exactly: the start price, without a call
+            return self.params.start_price
         return float(self.params.start_price * ieee.exp(self.y)[0])
 
     @property
@@ -109,9 +116,12 @@ class Walk:
         out, self.pending = both[:, :steps], both[:, steps:]
         return out
 
-    def states(self, steps: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """Take ``steps`` steps (at most :data:`PIECE`); return ``y`` and ``v`` along them."""
-        draws = self.draws(steps)
+    def states(self, steps: int, draws: np.ndarray | None = None,
+               ) -> tuple[np.ndarray, np.ndarray | None]:
+        """Take ``steps`` steps (at most :data:`PIECE`) with the next draws, or with
+        ``draws`` (a correlated group's, mixed); return ``y`` and ``v`` along them."""
+        if draws is None:
+            draws = self.draws(steps)
         kernel = self.kernel
         if kernel.recursive:
             ys, vs = kernel.walk(self.consts, self.y, self.v, draws)
@@ -137,13 +147,58 @@ class Walk:
         done = 0
         while done < steps:
             n = min(PIECE, steps - done)
-            ys, vs = self.states(n)
-            if out is not None:
-                with np.errstate(over="ignore"):  # inf: the caller ends the stream
-                    out[done:done + n] = self.params.start_price * ieee.exp(ys)
-            if vols is not None and vs is not None:
-                vols[done:done + n] = np.sqrt(vs)
+            self.write(self.states(n), done, out, vols)
             done += n
+
+    def write(self, states: tuple[np.ndarray, np.ndarray | None], at: int,
+              out: np.ndarray | None, vols: np.ndarray | None) -> None:
+        """Prices (and volatilities) of ``states`` into ``out[at:]`` (``vols[at:]``)."""
+        ys, vs = states
+        if out is not None:
+            with np.errstate(over="ignore"):  # inf: the caller ends the stream
+                out[at:at + len(ys)] = self.params.start_price * ieee.exp(ys)
+        if vols is not None and vs is not None:
+            vols[at:at + len(ys)] = np.sqrt(vs)
+
+
+class GroupWalk:
+    """The streams of a correlated group walked together: each member draws from its own
+    generator as it would alone, then the members' price shocks are mixed by the Cholesky
+    factor ``lower`` of the group's correlation matrix (:func:`~simulation.kernels.correlate`),
+    step by step, so how the walk is split changes nothing. Members share one model."""
+
+    __slots__ = ("walks", "lower")
+
+    def __init__(self, members: Sequence[tuple[ModelParams, int]],
+                 lower: Sequence[Sequence[float]]) -> None:
+        self.walks = [Walk(params, seed) for params, seed in members]
+        self.lower = lower
+
+    @property
+    def seq(self) -> int:
+        return self.walks[0].seq
+
+    def take(self, steps: int, outs: Sequence[np.ndarray | None] | None = None,
+             vols: Sequence[np.ndarray | None] | None = None) -> None:
+        """Take ``steps`` steps of every member, writing member ``i``'s prices into
+        ``outs[i]`` (and volatilities into ``vols[i]``) when given."""
+        walks = self.walks
+        done = 0
+        while done < steps:
+            n = min(PIECE, steps - done)
+            mixed = correlate([w.draws(n) for w in walks], walks[0].kernel.shock, self.lower)
+            for i, (walk, draws) in enumerate(zip(walks, mixed)):
+                walk.write(walk.states(n, draws), done, None if outs is None else outs[i],
+                           None if vols is None else vols[i])
+            done += n
+
+    def paths(self, periods: int) -> list[np.ndarray]:
+        """Each member's first ``periods`` prices, from a walk at ``seq`` 0."""
+        outs = [np.empty(periods) for _ in self.walks]
+        for out, walk in zip(outs, self.walks):
+            out[0] = walk.params.start_price
+        self.take(periods - 1, [out[1:] for out in outs])
+        return outs
 
 
 def path_and_vols(params: ModelParams, seed: int, periods: int,

@@ -56,8 +56,9 @@ class ServerConfig:
                         metavar="HOST")
     port: int = setting(8765, "TCP port; 0 picks a free one", metavar="PORT")
     market_file: str | None = setting(
-        None, "market definition, .toml or .json (see docs/market.md)", flag="--market",
-        metavar="FILE", unset="the built-in demo market of 8 symbols")
+        None, "market definition, .toml or .json (see docs/market.md), or a built-in one: demo, "
+        "or realtime (the demo's symbols at a trading day per 6.5 hours)", flag="--market",
+        metavar="FILE", unset="the built-in demo market of 11 symbols")
 
     min_interval: float = setting(0.001, "smallest tick interval a private stream may ask for",
                                   unit="s")

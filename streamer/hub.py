@@ -16,7 +16,9 @@ from typing import Protocol
 
 import numpy as np
 
-from simulation import CatchUp, Market, ModelParams, PathCursor, StreamBank, SymbolSpec
+from simulation import CatchUp, Market, MarketError, ModelParams, PathCursor, StreamBank, SymbolSpec
+from simulation.market import Group
+from simulation.walk import GroupWalk
 from simulation.walk import NORMAL_MIN
 from streamer import schedule
 from wire import events
@@ -62,6 +64,8 @@ class Stream:
     t0: float
     periods: int | None
     symbol: str | None = None
+    end_reason: EndReason | None = None
+    """Why a stream that ended early ended (a symbol out of range at the server's start)."""
     subscribers: dict[tuple[Peer, int], tuple[str, Deliver]] = field(default_factory=dict)
     """``(peer, sub) -> (tick head, peer.deliver)`` of every subscription to this stream (a
     private stream has at most one). The bound method is kept, not looked up per tick."""
@@ -95,6 +99,10 @@ class Hub:
         self._symbols: dict[str, Stream] = {}
         self._ring_size = max(ring, 1)
         self._ring = np.zeros((len(market.symbols), self._ring_size))
+        self._vol_ring = (np.full((len(market.symbols), self._ring_size), np.nan)
+                          if any(spec.params.name == "heston" for spec in market.symbols)
+                          else None)
+        """The symbols' volatilities, beside their prices (only when a symbol has any)."""
         self._ring_row = np.zeros(0, dtype=np.int64)
         # routing of private streams, vectorised: each has one subscriber, whose peer number,
         # tick head and sub are kept per slot (owner -1: a symbol, or nobody yet)
@@ -120,20 +128,73 @@ class Hub:
         """Ticks sent from history or ``fromSeq`` before live ones."""
         self.errors: Counter[str] = Counter()
         """Error events sent, by code."""
+        rows = {spec.symbol: row for row, spec in enumerate(market.symbols)}
+        for group in market.groups:
+            self._start_group(group, [market.symbols[rows[name]] for name in group.symbols],
+                              [rows[name] for name in group.symbols], now)
         for row, spec in enumerate(market.symbols):
-            self._start_symbol(row, spec, now)
+            if spec.symbol not in self._symbols:
+                self._start_symbol(row, spec, now)
+        self._symbols = {spec.symbol: self._symbols[spec.symbol] for spec in market.symbols}
 
     # --- streams ------------------------------------------------------------------------------
 
     def _start_symbol(self, row: int, spec: SymbolSpec, now: float) -> None:
+        """Start a symbol at its current tick. One whose price has already left the normal
+        doubles stays at its last normal tick, ended: it never sends an abnormal price."""
         seq = max(schedule.current_seq(spec.t0, spec.interval, now), 0)
+        walk = CatchUp(spec.params, spec.seed, seq, max(seq - self._ring_size + 1, 0))
+        walk.run(seq)
+        left = walk.left
+        if left is not None:  # walk again, to the tick before
+            seq = left[0] - 1
+            walk = CatchUp(spec.params, spec.seed, seq, max(seq - self._ring_size + 1, 0))
+            walk.run(seq)
+        assert walk.cursor is not None  # its first is at most seq
+        recent, vols = walk.cursor.take(seq - walk.first + 1)
+        stream = self._register(self.bank.add_caught_up(walk), spec.params, spec.seed, spec.t0,
+                                spec.interval, None, seq, spec.symbol)
+        if left is not None:
+            stream.end_reason = EndReason(left[1])
+            self._due[stream.slot] = _NEVER
+        self._keep_symbol(stream, row, seq, recent, vols)
+
+    def _start_group(self, group: Group, specs: list[SymbolSpec], rows: list[int],
+                     now: float) -> None:
+        """Start a correlated group's symbols together at their current tick."""
+        first_spec = specs[0]
+        seq = max(schedule.current_seq(first_spec.t0, first_spec.interval, now), 0)
         tail = min(seq + 1, self._ring_size)
-        stream, recent = self._open(spec.params, spec.seed, spec.t0, spec.interval, None, seq,
-                                    tail, symbol=spec.symbol)
+        walk = GroupWalk([(spec.params, spec.seed) for spec in specs], group.lower)
+        prices = [np.empty(tail) for _ in specs]
+        vols = [np.full(tail, np.nan) for _ in specs]
+        if seq - tail + 1 == 0:  # the tail starts at S[0]
+            for out, vol, w in zip(prices, vols, walk.walks):
+                out[0], vol[0] = w.params.start_price, w.vol
+            walk.take(seq, [p[1:] for p in prices], [v[1:] for v in vols])
+        else:
+            walk.take(seq - tail)
+            walk.take(tail, prices, vols)
+        for w, spec in zip(walk.walks, specs):
+            if w.left is not None:
+                raise MarketError(f"symbol {spec.symbol} of group {group.name} leaves the "
+                                  f"normal doubles at seq {w.left[0]} ({w.left[1]}); a "
+                                  "group's symbols must stay in range")
+        for slot, spec, row, recent, vol in zip(self.bank.add_group(walk), specs, rows, prices,
+                                                vols):
+            stream = self._register(slot, spec.params, spec.seed, spec.t0, spec.interval,
+                                    None, seq, spec.symbol)
+            self._keep_symbol(stream, row, seq, recent, vol)
+
+    def _keep_symbol(self, stream: Stream, row: int, seq: int, recent: np.ndarray,
+                     vols: np.ndarray | None) -> None:
+        """A started symbol's ring of recent ticks, filled up to ``seq``."""
         self._ring_row[stream.slot] = row
-        seqs = np.arange(seq - tail + 1, seq + 1)
+        seqs = np.arange(seq - len(recent) + 1, seq + 1)
         self._ring[row, seqs % self._ring_size] = recent
-        self._symbols[spec.symbol] = stream
+        if self._vol_ring is not None and vols is not None:
+            self._vol_ring[row, seqs % self._ring_size] = vols
+        self._symbols[stream.symbol or ""] = stream
 
     def symbol(self, name: str) -> Stream | None:
         return self._symbols.get(name)
@@ -159,12 +220,6 @@ class Hub:
         slot = self.bank.add_caught_up(walk)
         return self._register(slot, walk.params, walk.seed, t0, interval, periods, walk.seq,
                               None)
-
-    def _open(self, params: ModelParams, seed: int, t0: float, interval: float,
-              periods: int | None, seq: int, tail: int, symbol: str | None = None,
-              ) -> tuple[Stream, np.ndarray]:
-        slot, recent, _ = self.bank.add(params, seed, seq, tail)
-        return self._register(slot, params, seed, t0, interval, periods, seq, symbol), recent
 
     def _register(self, slot: int, params: ModelParams, seed: int, t0: float, interval: float,
                   periods: int | None, seq: int, symbol: str | None) -> Stream:
@@ -199,6 +254,11 @@ class Hub:
         return seq, float(self.bank.price[stream.slot]), schedule.instant(
             stream.t0, stream.interval, seq)
 
+    def vol(self, stream: Stream) -> float | None:
+        """The volatility of the stream's newest tick (``None`` for a model without one)."""
+        vol = float(self.bank.vol[stream.slot])
+        return None if vol != vol else vol
+
     def finished(self, stream: Stream) -> bool:
         """True once a finite stream has produced its last tick."""
         return bool(self._due[stream.slot] == _NEVER)
@@ -212,6 +272,14 @@ class Hub:
         if row < 0 or not seq - self._ring_size < first <= last + 1 or last > seq:
             raise ValueError(f"ticks {first}..{last} of {stream.symbol} are not kept")
         kept: np.ndarray = self._ring[row, np.arange(first, last + 1) % self._ring_size]
+        return kept
+
+    def recent_vols(self, stream: Stream, first: int, last: int) -> np.ndarray | None:
+        """The volatilities beside :meth:`recent`'s prices (``None`` for a model without)."""
+        if self._vol_ring is None or stream.params.name != "heston":
+            return None
+        kept: np.ndarray = self._vol_ring[int(self._ring_row[stream.slot]),
+                                          np.arange(first, last + 1) % self._ring_size]
         return kept
 
     def oldest_kept(self, stream: Stream) -> int:
@@ -317,14 +385,18 @@ class Hub:
     def _step(self, slots: np.ndarray) -> None:
         times = self._due[slots]
         self._next_due = None
-        prices = self.bank.step(slots)
-        seqs = self.bank.seq[slots]
+        bank = self.bank
+        prices = bank.step(slots)
+        seqs = bank.seq[slots]
+        vols = bank.vol[slots] if bank.with_vol else None
         self.ticks_stepped += len(slots)
         self._due[slots] = schedule.instants(self._t0[slots], self._interval[slots], seqs + 1)
         rows = self._ring_row[slots]
         kept = rows >= 0
         if kept.any():
             self._ring[rows[kept], seqs[kept] % self._ring_size] = prices[kept]
+            if self._vol_ring is not None and vols is not None:
+                self._vol_ring[rows[kept], seqs[kept] % self._ring_size] = vols[kept]
         with np.errstate(invalid="ignore"):
             left = ~(prices >= NORMAL_MIN) | (prices == np.inf)  # overflow or underflow
         finished = seqs >= self._last[slots]
@@ -336,10 +408,11 @@ class Hub:
         private = routable & (owners >= 0)
         if private.any():
             self._route_private(slots[private], owners[private], seqs[private], prices[private],
-                                times[private])
+                                times[private], None if vols is None else vols[private])
         shared = routable & (owners < 0)  # the market's symbols
         if shared.any():
-            self._route_shared(slots[shared], seqs[shared], prices[shared], times[shared])
+            self._route_shared(slots[shared], seqs[shared], prices[shared], times[shared],
+                               None if vols is None else vols[shared])
         if ends.any():
             for slot, seq, bad, price in zip(slots[ends].tolist(), seqs[ends].tolist(),
                                              left[ends].tolist(), prices[ends].tolist()):
@@ -348,7 +421,7 @@ class Hub:
                 self._end(self._streams[slot], seq - 1 if bad else seq, reason)
 
     def _route_private(self, slots: np.ndarray, owners: np.ndarray, seqs: np.ndarray,
-                       prices: np.ndarray, times: np.ndarray) -> None:
+                       prices: np.ndarray, times: np.ndarray, vols: np.ndarray | None) -> None:
         """Ticks of private streams, one subscriber each: sorted by connection with numpy, so
         that each connection's ticks are handed over as one slice, not one by one."""
         order = np.argsort(owners, kind="stable")
@@ -356,7 +429,8 @@ class Hub:
         slots = slots[order]
         seqs = seqs[order]
         subs = self._sub[slots]
-        texts = events.ticks(self._head[slots].tolist(), seqs, prices[order], times[order])
+        texts = events.ticks(self._head[slots].tolist(), seqs, prices[order], times[order],
+                             None if vols is None else vols[order])
         bounds = np.flatnonzero(np.diff(owners)) + 1
         starts = [0, *bounds.tolist()]
         ends = [*bounds.tolist(), len(texts)]
@@ -370,13 +444,13 @@ class Hub:
                 dirty.append(peer)
 
     def _route_shared(self, slots: np.ndarray, seqs: np.ndarray, prices: np.ndarray,
-                      times: np.ndarray) -> None:
+                      times: np.ndarray, vols: np.ndarray | None) -> None:
         """Ticks of the market's symbols, which any number of connections follow: formatted
         once, handed to every subscriber."""
         dirty = self._dirty
         streams = self._streams
         for slot, seq, body in zip(slots.tolist(), seqs.tolist(),
-                                   events.tick_bodies(seqs, prices, times)):
+                                   events.tick_bodies(seqs, prices, times, vols)):
             subscribers = streams[slot].subscribers
             if not subscribers:
                 continue

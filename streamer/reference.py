@@ -9,7 +9,14 @@ from __future__ import annotations
 import sys
 
 from simulation.market import INTERVAL_MAX, SYMBOL_PATTERN
-from simulation.params import DELTA_MAX, DELTA_MIN, MU_LIMIT, SIGMA_MAX, START_PRICE_MAX
+from simulation.params import (
+    BOUNDS,
+    DELTA_MAX,
+    DELTA_MIN,
+    MU_LIMIT,
+    SIGMA_MAX,
+    START_PRICE_MAX,
+)
 from streamer.config import CATCHUP_STEPS_PER_OP, ServerConfig
 from streamer.http import MAX_HEAD_BYTES, MAX_HEADERS
 from streamer.session import HOLD_AT_MOST
@@ -17,6 +24,8 @@ from wire import recovery
 from wire.names import (
     GBM,
     ID_MAX_LENGTH,
+    MODEL_DEFAULTS,
+    MODEL_PARAMS,
     PICKED_SEED_BOUND,
     STREAM_DEFAULTS,
     CloseCode,
@@ -38,13 +47,36 @@ def _power_of_two(value: int) -> str:
     return "2" + str(value.bit_length() - 1).translate(str.maketrans("0123456789", "⁰¹²³⁴⁵⁶⁷⁸⁹"))
 
 
+#: What each field of the other models means (GBM's are in the table itself).
+_MEANING = {
+    "jumpRate": "merton: jumps a year", "jumpMean": "merton: mean of a jump's log size",
+    "jumpStd": "merton: standard deviation of a jump's log size",
+    "v0": "heston: the variance at `seq` 0", "kappa": "heston, ou: speed of reversion, a year",
+    "theta": "heston: the long-run variance", "xi": "heston: volatility of the variance",
+    "rho": "heston: correlation of the price's and the variance's shocks",
+    "level": "ou: the long-run price"}
+
+
+def _model_rows() -> list[tuple[str, str, str, str, str]]:
+    rows = []
+    for name, meaning in _MEANING.items():
+        low, high, low_open = BOUNDS[name]
+        default = (f"{_n(STREAM_DEFAULTS[name])} (ou: {_n(MODEL_DEFAULTS['ou'][name])})"
+                   if name in MODEL_DEFAULTS["ou"] else
+                   _n(STREAM_DEFAULTS[name]) if name in STREAM_DEFAULTS else "`startPrice`")
+        span = f"> {_n(low)}, ≤ {_n(high)}" if low_open else f"{_n(low)} … {_n(high)}"
+        rows.append((f"`{name}`", "number", span, default, meaning))
+    return rows
+
+
 def fields_table() -> str:
     rows = [
         ("`id`", "integer or string", f"−2⁶³ … 2⁶⁴−1, or at most {ID_MAX_LENGTH} characters",
          "none", "echoed by the reply or error"),
         ("`symbol`", "string", f"a symbol of the market (`{SYMBOL_PATTERN.pattern}`)", "none",
          "a shared stream; no model field, `interval`, `seed` or `periods` with it"),
-        ("`model`", "string", f"`\"{GBM}\"`", f"`\"{GBM}\"`", "accepted back from an ack"),
+        ("`model`", "string", ", ".join(f"`\"{m}\"`" for m in MODEL_PARAMS), f"`\"{GBM}\"`",
+         "the price model ([models.md](models.md)); with `symbol`, only the symbol's own"),
         ("`startPrice`", "number", f"> 0, ≤ {_n(START_PRICE_MAX)}",
          _n(STREAM_DEFAULTS["startPrice"]), "the price at `seq` 0"),
         ("`mu`", "number", f"{_n(-MU_LIMIT)} … {_n(MU_LIMIT)}", _n(STREAM_DEFAULTS["mu"]),
@@ -53,6 +85,7 @@ def fields_table() -> str:
          "annual volatility"),
         ("`delta`", "number", f"{DELTA_MIN:g} … {_n(DELTA_MAX)}", _n(STREAM_DEFAULTS["delta"]),
          "model time per step, trading days (252 a year)"),
+        *_model_rows(),
         ("`interval`", "number", f"{_n(_D.min_interval)} … {_n(_D.max_interval)} "
          "(`--min-interval`, `--max-interval`)", _n(STREAM_DEFAULTS["interval"]),
          "wall-clock seconds between ticks"),

@@ -64,7 +64,7 @@ class Replay:
             n = min(count, self.last - self.next + 1)
             if n > 0:
                 texts = self._texts(np.arange(self.next, self.next + n),
-                                    self._cursor.take(n)[0])
+                                    *self._cursor.take(n))
                 self.next += n
             if self.next > self.last:
                 texts += self._held
@@ -84,19 +84,22 @@ class Replay:
             self.next = oldest
         n = min(count, current - self.next + 1)
         if n > 0:
+            last = self.next + n - 1
             texts += self._texts(np.arange(self.next, self.next + n),
-                                 hub.recent(stream, self.next, self.next + n - 1))
+                                 hub.recent(stream, self.next, last),
+                                 hub.recent_vols(stream, self.next, last))
             self.next += n
         if self.next > current:
             self._finish(texts)
         return texts
 
-    def _texts(self, seqs: np.ndarray, prices: np.ndarray) -> list[str]:
+    def _texts(self, seqs: np.ndarray, prices: np.ndarray,
+               vols: np.ndarray | None = None) -> list[str]:
         stream = self.stream
         times = schedule.instants(np.full(len(seqs), stream.t0),
                                   np.full(len(seqs), stream.interval), seqs)
         head = self.head
-        return [head + body for body in events.tick_bodies(seqs, prices, times)]
+        return [head + body for body in events.tick_bodies(seqs, prices, times, vols)]
 
     def _finish(self, texts: list[str]) -> None:
         if self.end is not None:

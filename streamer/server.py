@@ -3,7 +3,8 @@
 * ``/ws``: the streaming protocol. Each TCP connection is a
   :class:`~streamer.connection.Connection` (an :class:`asyncio.Protocol` driving websockets'
   sans-I/O protocol); an upgraded one gets a :class:`~streamer.session.Session`.
-* ``GET /gbm``, ``/healthz``, ``/metrics``, ``/`` and ``/static/…``: plain HTTP, answered here.
+* ``GET /gbm``, ``/path``, ``/healthz``, ``/metrics``, ``/`` and ``/static/…``: plain HTTP,
+  answered here.
 * The timer: one callback, armed for the hub's next instant, steps every due stream and writes
   one frame per connection. There is no task or sleep per subscription or per connection.
 * Housekeeping: slow readers are checked every 100 ms, pings (keepalive, and the probes that
@@ -16,6 +17,7 @@ which keeps frames in the order they were produced.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hmac
 import logging
 import re
@@ -31,9 +33,10 @@ from urllib.parse import parse_qs, unquote
 
 import orjson
 
-from simulation import Market, demo_market, load_market
+from simulation import Market, load_market
+from simulation.market import BUILT_IN
 from streamer import __version__, http, schedule, sse
-from streamer.batch import gbm_reply
+from streamer.batch import gbm_reply, path_reply
 from streamer.config import ServerConfig
 from streamer.connection import (
     OPEN_STATE,
@@ -68,6 +71,9 @@ FILES_FOR_HTTP = 16
 #: Close codes counted under their own label in /metrics; any other is counted as "other".
 KNOWN_CLOSE_CODES = frozenset({*range(1000, 1016), *CloseCode})
 
+
+#: A batch door: a whole path as one JSON reply, computed off the event loop.
+BatchReply = Callable[[str, int], tuple[int, bytes]]
 
 class _RedactSecrets(logging.Filter):
     """Keeps secrets out of the library's debug lines and out of tracebacks: the token (as
@@ -112,6 +118,7 @@ class StreamServer:
                  clock: Callable[[], float] = time.time) -> None:
         self.config = config
         self._market = market
+        self._doors: dict[str, BatchReply] = {}
         self._clock = clock
         self.hub: Hub | None = None
         self._server: asyncio.Server | None = None
@@ -150,10 +157,11 @@ class StreamServer:
         now = self._clock()
         market = self._market
         if market is None:
-            market = (load_market(self.config.market_file, now) if self.config.market_file
-                      else demo_market(now))
+            name = self.config.market_file or "demo"
+            market = BUILT_IN[name](now) if name in BUILT_IN else load_market(name, now)
         ring = max(self.config.max_history, self.config.max_replay)
         self.hub = Hub(market, now, ring=ring)
+        self._doors = {"/gbm": gbm_reply, "/path": functools.partial(path_reply, market=market)}
         self._started = now
         self._closed = asyncio.Event()
         soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -506,8 +514,8 @@ class StreamServer:
             self._upgrade(connection, request, rest)
         elif path == "/sse":
             self._sse(connection, request)
-        elif path == "/gbm":
-            self._gbm(connection, request)
+        elif path in self._doors:
+            self._gbm(connection, request, self._doors[path])
         elif path == "/metrics":
             body, content_type = self.metrics.render(request.header("Accept"))
             connection.respond(http.response(200, body, content_type, head_only=head_only))
@@ -521,7 +529,7 @@ class StreamServer:
         else:
             self.io.http[404] += 1
             connection.respond(http.error_response(
-                404, f"no such path {path!r}; try /ws, /sse, /gbm, /healthz or /metrics",
+                404, f"no such path {path!r}; try /ws, /sse, /gbm, /path, /healthz or /metrics",
                 head_only=head_only))
 
     def _upgrade(self, connection: Connection, request: http.HttpRequest, rest: bytes) -> None:
@@ -653,24 +661,27 @@ class StreamServer:
                                        headers=[("Retry-After", "1")])
         return None
 
-    def _gbm(self, connection: Connection, request: http.HttpRequest) -> None:
-        """``/gbm``: at most ``max_gbm_requests`` computed or being sent at once; past that,
-        503 at once (so a response is never held half-built)."""
+    def _gbm(self, connection: Connection, request: http.HttpRequest, reply: BatchReply,
+             ) -> None:
+        """``/gbm`` and ``/path``: at most ``max_gbm_requests`` computed or being sent at
+        once, both doors together; past that, 503 at once (so a response is never held
+        half-built)."""
         if len(self._gbm_busy) >= self.config.max_gbm_requests:
             self.io.gbm[503] += 1
             connection.respond(http.error_response(
-                503, f"{self.config.max_gbm_requests} /gbm requests are in flight; retry "
-                     "shortly", headers=[("Retry-After", "1")]))
+                503, f"{self.config.max_gbm_requests} /gbm and /path requests are in flight; "
+                     "retry shortly", headers=[("Retry-After", "1")]))
             return
         self._gbm_busy.add(connection)
-        task = asyncio.get_running_loop().create_task(self._answer_gbm(connection, request))
+        task = asyncio.get_running_loop().create_task(
+            self._answer_gbm(connection, request, reply))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def _answer_gbm(self, connection: Connection, request: http.HttpRequest) -> None:
+    async def _answer_gbm(self, connection: Connection, request: http.HttpRequest,
+                          reply: BatchReply) -> None:
         started = time.perf_counter()
-        status, body = await asyncio.to_thread(gbm_reply, request.query,
-                                               self.config.max_periods)
+        status, body = await asyncio.to_thread(reply, request.query, self.config.max_periods)
         self.metrics.gbm_duration.observe(time.perf_counter() - started)
         self.io.gbm[status] += 1
         connection.respond(http.response(status, body, head_only=request.method == "HEAD"))

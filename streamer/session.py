@@ -27,8 +27,8 @@ from typing import Any
 
 import orjson
 
-from simulation import CatchUp, GBMParams, ParamError, PathCursor
-from simulation.params import pick_seed
+from simulation import CatchUp, ParamError, PathCursor
+from simulation.params import model_params, pick_seed
 from simulation.walk import REMEDY
 from streamer import schedule
 from streamer.config import CATCHUP_STEPS_PER_OP, ServerConfig
@@ -37,7 +37,15 @@ from streamer.replay import Replay
 from wire import commands, events
 from wire.errors import CommandError
 from wire.frames import server_frame
-from wire.names import STREAM_DEFAULTS, CloseCode, ErrorCode, EventType
+from wire.names import (
+    GBM,
+    MODEL_PARAMS,
+    STREAM_DEFAULTS,
+    CloseCode,
+    ErrorCode,
+    EventType,
+    python_name,
+)
 from wire.pacing import TokenBucket
 from wire.values import check_seed, show
 
@@ -402,7 +410,7 @@ class Session:
         elif isinstance(cmd, commands.ListSymbols):
             self._emit(events.Symbols(cmd.id, [
                 events.SymbolEntry(stream.symbol or "", stream.t0, stream.describe(),
-                                   *self.hub.current(stream))
+                                   *self.hub.current(stream), self.hub.vol(stream))
                 for stream in self.hub.symbols]))
         else:
             self._emit(events.Pong(cmd.id, round(now, 6)))
@@ -440,16 +448,16 @@ class Session:
         self._emit(events.Subscribed(cmd.id, sub, stream.symbol, seq,
                                      self.hub.current(stream)[1],
                                      schedule.instant(stream.t0, stream.interval, seq),
-                                     stream.t0, stream.describe()))
+                                     stream.t0, stream.describe(), self.hub.vol(stream)))
         finished = self.hub.finished(stream)
         if first <= seq:
             replay = Replay(sub, stream, first, seq, cursor)
             if finished:
-                replay.end = events.End(sub, seq).encode()
+                replay.end = events.End(sub, seq, stream.end_reason).encode()
             self._replays.append(replay)
             self._replaying[sub] = replay
         elif finished:
-            self._emit(events.End(sub, seq))
+            self._emit(events.End(sub, seq, stream.end_reason))
             del self.subs[sub]
         if finished:
             self.hub.detach(stream, self, sub)
@@ -472,6 +480,9 @@ class Session:
         if stream is None:
             raise CommandError(ErrorCode.UNKNOWN_SYMBOL, f"unknown symbol {show(spec.symbol)}; "
                                "the symbols op lists the market", "symbol", cmd.id)
+        if spec.model is not None and spec.model != stream.params.name:
+            raise CommandError.invalid("model", f"{spec.symbol} is a {stream.params.name} "
+                                       f"symbol, got model {show(spec.model)}", cmd.id)
         self._check_budget(cmd, stream.interval)
         if spec.t0 is not None and spec.t0 != stream.t0:
             raise CommandError.invalid("t0", f"t0 of {spec.symbol} is {stream.t0!r}, got "
@@ -483,15 +494,18 @@ class Session:
     def _open_private(self, cmd: commands.Subscribe, now: float) -> _Resume:
         config = self.config
         spec = cmd.spec
-        given = {"startPrice": spec.start_price, "mu": spec.mu, "sigma": spec.sigma,
-                 "delta": spec.delta, "interval": spec.interval}
-        model = {**STREAM_DEFAULTS, **{k: v for k, v in given.items() if v is not None}}
+        conflict = spec.conflict()
+        if conflict is not None:
+            raise CommandError.invalid(conflict.field, conflict.message, cmd.id)
+        kind = spec.model or GBM
+        given = {name: value for name in MODEL_PARAMS[kind]
+                 if (value := getattr(spec, python_name(name))) is not None}
         try:
-            params = GBMParams(model["startPrice"], model["mu"], model["sigma"], model["delta"])
+            params = model_params(kind, given)
             seed = check_seed(spec.seed, error=ParamError) if spec.seed is not None else pick_seed()
         except ParamError as exc:
             raise CommandError.invalid(exc.field, exc.message, cmd.id) from None
-        interval = model["interval"]
+        interval = STREAM_DEFAULTS["interval"] if spec.interval is None else spec.interval
         if not config.min_interval <= interval <= config.max_interval:  # False for NaN too
             raise CommandError.invalid("interval", f"interval must be a number of seconds from "
                                        f"{config.min_interval:g} to {config.max_interval:g}, "
@@ -504,9 +518,6 @@ class Session:
         if spec.periods is not None and not 1 <= spec.periods <= config.max_periods:
             raise CommandError.invalid("periods", f"periods must be 1..{config.max_periods} or "
                                        f"null, got {show(spec.periods)}", cmd.id)
-        conflict = spec.conflict()
-        if conflict is not None:
-            raise CommandError.invalid(conflict.field, conflict.message, cmd.id)
         if spec.t0 is None:
             # aligned a hair ahead, so that a new stream always starts at seq 0, its start price
             t0 = schedule.aligned_t0(now + schedule.DUE_SLACK, interval, self.phase)

@@ -22,6 +22,8 @@ from wire.names import (
     ID_MAX_LENGTH,
     ID_MIN,
     INTEGER_FIELDS,
+    MODEL_FIELDS,
+    MODEL_PARAMS,
     NUMBER_FIELDS,
     PRIVATE_FIELDS,
     SUBSCRIBE_FIELDS,
@@ -43,10 +45,20 @@ class StreamSpec:
 
     symbol: str | None = None
     _: KW_ONLY
+    model: str | None = None
     start_price: float | None = None
     mu: float | None = None
     sigma: float | None = None
     delta: float | None = None
+    jump_rate: float | None = None
+    jump_mean: float | None = None
+    jump_std: float | None = None
+    v0: float | None = None
+    kappa: float | None = None
+    theta: float | None = None
+    xi: float | None = None
+    rho: float | None = None
+    level: float | None = None
     interval: float | None = None
     seed: int | None = None
     periods: int | None = None
@@ -76,6 +88,13 @@ class StreamSpec:
                 return FieldError(given[0], None, f"{name(given[0])} cannot be combined with "
                                   "symbol: a symbol's parameters are fixed by the market")
             return None
+        model = self.model or GBM
+        own = MODEL_PARAMS.get(model, ())
+        for field in MODEL_FIELDS:
+            if field not in own and getattr(self, python_name(field)) is not None:
+                return FieldError(field, getattr(self, python_name(field)),
+                                  f"{name(field)} is not a field of model {model}; its fields "
+                                  f"are {', '.join(name(f) for f in own)}")
         if self.t0 is not None and self.seed is None:
             return FieldError("t0", self.t0, "t0 names a stream only together with its seed")
         if self.from_seq is not None and self.t0 is None:
@@ -92,14 +111,16 @@ class StreamSpec:
             return StreamSpec(symbol, t0=t0, from_seq=from_seq)
         private = {python_name(name): params[name] for name in PRIVATE_FIELDS
                    if params.get(name) is not None}
-        return StreamSpec(t0=t0, from_seq=from_seq, **private)
+        model = params.get("model")
+        return StreamSpec(t0=t0, from_seq=from_seq, model=None if model == GBM else model,
+                          **private)
 
     def describe(self) -> str:
         """``ACME``, or ``private(seed=7, sigma=0.3)``: for logs and reprs."""
         if self.symbol is not None:
             return self.symbol
         given = [f"{python_name(name)}={getattr(self, python_name(name))!r}"
-                 for name in ("seed", *PRIVATE_FIELDS[:-2], "periods")
+                 for name in ("model", "seed", *PRIVATE_FIELDS[:-2], "periods")
                  if getattr(self, python_name(name)) is not None]
         return "private(" + ", ".join(given) + ")"
 
@@ -199,10 +220,10 @@ def parse(raw: str | bytes) -> Command:
                            name if _encodable(name) else None, id_)
     if op == Op.SUBSCRIBE:
         data = {k: v for k, v in data.items() if v is not None}  # null means "not given"
-        model = data.pop("model", GBM)
-        if model != GBM:
-            raise CommandError.invalid("model", f"model must be \"gbm\", got {show(model)}",
-                                       id_)
+        model = data.get("model")
+        if model is not None and (not isinstance(model, str) or model not in MODEL_PARAMS):
+            raise CommandError.invalid("model", "model must be one of " + ", ".join(
+                f'"{m}"' for m in MODEL_PARAMS) + f", got {show(model)}", id_)
         return Subscribe(id_, _parse_spec(data, id_))
     if op == Op.UNSUBSCRIBE:
         if "sub" not in data:
@@ -238,7 +259,8 @@ def _parse_spec(data: dict[str, Any], id_: Id) -> StreamSpec:
     for name in INTEGER_FIELDS:
         if name in data:
             values[python_name(name)] = _integer(data, name, id_)
-    return StreamSpec(symbol, **values)
+    model = data.get("model")
+    return StreamSpec(symbol, model=None if model == GBM else model, **values)
 
 
 def _parse_id(data: dict[str, Any]) -> Id:

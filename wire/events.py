@@ -59,13 +59,16 @@ def _to_wire(value: Any) -> Any:
 
 
 class Entry:
-    """An object nested in an event (an entry of ``subscriptions`` or ``symbols``)."""
+    """An object nested in an event (an entry of ``subscriptions`` or ``symbols``); a field
+    in ``OPTIONAL`` is left out when it is ``None``."""
 
     __slots__ = ()
+    OPTIONAL: ClassVar[frozenset[str]] = frozenset()
     _names: ClassVar[tuple[str, ...]] = ()
 
     def to_wire(self) -> dict[str, Any]:
-        return {name: getattr(self, name) for name in self._names}
+        return {name: getattr(self, name) for name in self._names
+                if getattr(self, name) is not None or name not in self.OPTIONAL}
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,12 +85,15 @@ class SubscriptionEntry(Entry):
 class SymbolEntry(Entry):
     """One symbol of the market in a ``symbols`` reply, with its current tick."""
 
+    OPTIONAL = frozenset({"vol"})
     symbol: str
     t0: float
     params: dict[str, Any]
     seq: int
     price: float
     time: float
+    vol: float | None = None
+    """A Heston symbol's volatility ``sqrt(v)`` at that tick."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,6 +102,7 @@ class Subscribed(Event):
     ``t0`` and its effective ``params`` (seed included)."""
 
     TYPE = EventType.SUBSCRIBED
+    OPTIONAL = frozenset({"vol"})
     id: Id
     sub: int
     symbol: str | None
@@ -104,6 +111,8 @@ class Subscribed(Event):
     time: float
     t0: float
     params: dict[str, Any]
+    vol: float | None = None
+    """A Heston stream's volatility ``sqrt(v)`` at the current tick."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,10 +152,13 @@ class Pong(Event):
 @dataclass(frozen=True, slots=True)
 class Tick(Event):
     TYPE = EventType.TICK
+    OPTIONAL = frozenset({"vol"})
     sub: int
     seq: int
     price: float
     time: float
+    vol: float | None = None
+    """A Heston stream's instantaneous volatility, ``sqrt(v)``."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -334,18 +346,30 @@ def tick_head(sub: int) -> str:
     return f'{{"type":"tick","sub":{sub},'
 
 
-def tick_bodies(seqs: Any, prices: Any, times: Any) -> list[str]:
+def tick_bodies(seqs: Any, prices: Any, times: Any, vols: Any = None) -> list[str]:
     """The part of a tick's text shared by every subscriber of the stream, for many ticks at
     once (numpy arrays of one length): numbers are formatted by orjson in three calls, not
-    one Python call per number (a non-finite price would read ``null``)."""
+    one Python call per number (a non-finite price would read ``null``). ``vols`` (NaN for a
+    tick without one) adds each tick's ``vol``."""
+    if vols is not None:
+        return [f'"seq":{s},"price":{p},"time":{t}{_vol(v)}}}' for s, p, t, v in
+                zip(_texts(seqs), _texts(prices), _texts(times), _texts(vols))]
     return [f'"seq":{s},"price":{p},"time":{t}}}'
             for s, p, t in zip(_texts(seqs), _texts(prices), _texts(times))]
 
 
-def ticks(heads: Sequence[str], seqs: Any, prices: Any, times: Any) -> list[str]:
-    """Whole tick texts, each with its own subscription's head."""
+def ticks(heads: Sequence[str], seqs: Any, prices: Any, times: Any,
+          vols: Any = None) -> list[str]:
+    """Whole tick texts, each with its own subscription's head (and ``vol``, as above)."""
+    if vols is not None:
+        return [f'{h}"seq":{s},"price":{p},"time":{t}{_vol(v)}}}' for h, s, p, t, v in
+                zip(heads, _texts(seqs), _texts(prices), _texts(times), _texts(vols))]
     return [f'{h}"seq":{s},"price":{p},"time":{t}}}'
             for h, s, p, t in zip(heads, _texts(seqs), _texts(prices), _texts(times))]
+
+
+def _vol(text: str) -> str:
+    return "" if text == "null" else ',"vol":' + text
 
 
 def _texts(values: Any) -> list[str]:

@@ -38,6 +38,8 @@ def render() -> str:
         HEADER,
         _const("PRIVATE_FIELDS", list(names.PRIVATE_FIELDS),
                "Everything that, with t0, defines a private stream, in the protocol's order."),
+        _const("MODEL_PARAMS", {m: list(f) for m, f in names.MODEL_PARAMS.items()},
+               "Each model's fields, in the protocol's order."),
         _const("INTEGER_FIELDS", list(names.INTEGER_FIELDS), "Fields that carry integers."),
         _const("STREAM_DEFAULTS", names.STREAM_DEFAULTS,
                "What a private stream uses for a field it leaves out."),

@@ -97,24 +97,39 @@ class EndReason(StrEnum):
     """The next price would be smaller than the smallest normal double (2.2e-308)."""
 
 
-#: The model fields of a private stream (geometric Brownian motion), in the protocol's order.
-MODEL_FIELDS = ("startPrice", "mu", "sigma", "delta")
+#: Each model's fields, in the protocol's order; ``gbm`` is protocol version 1's one model.
+MODEL_PARAMS: dict[str, tuple[str, ...]] = {
+    "gbm": ("startPrice", "mu", "sigma", "delta"),
+    "merton": ("startPrice", "mu", "sigma", "delta", "jumpRate", "jumpMean", "jumpStd"),
+    "heston": ("startPrice", "mu", "delta", "v0", "kappa", "theta", "xi", "rho"),
+    "ou": ("startPrice", "sigma", "delta", "kappa", "level"),
+}
+MODELS = tuple(MODEL_PARAMS)
+#: Every model field, each once, in the protocol's order.
+MODEL_FIELDS = tuple(dict.fromkeys(f for fields in MODEL_PARAMS.values() for f in fields))
 #: Everything that, with ``t0``, defines a private stream: what a resume sends back.
 PRIVATE_FIELDS = (*MODEL_FIELDS, "interval", "seed", "periods")
-#: The ``params`` of an ack or a ``symbols`` entry, in order.
+#: The ``params`` of an ack or a ``symbols`` entry, in order (a model's own fields only).
 PARAMS_FIELDS = ("model", *PRIVATE_FIELDS)
 #: Every field a ``subscribe`` may carry.
 SUBSCRIBE_FIELDS = ("op", "id", "symbol", "model", *PRIVATE_FIELDS, "history", "fromSeq", "t0")
 #: Fields of a ``subscribe`` that carry numbers, and those that carry integers.
-NUMBER_FIELDS = ("startPrice", "mu", "sigma", "delta", "interval", "t0")
+NUMBER_FIELDS = (*MODEL_FIELDS, "interval", "t0")
 INTEGER_FIELDS = ("seed", "periods", "history", "fromSeq")
-#: The one model of protocol version 1.
+#: The model of a subscription that names none.
 GBM = "gbm"
 
 #: What a private stream uses for a field it leaves out: the original service's example
-#: (``startPrice=70.0&mu=0.05&sigma=0.30&delta=1.0``), one tick a second.
+#: (``startPrice=70.0&mu=0.05&sigma=0.30&delta=1.0``), one tick a second; for the other
+#: models, a few jumps a year of about -3 %, a variance reverting to 0.09 (a volatility of
+#: 30 %) with the usual negative correlation, and a price pulled back within weeks. An
+#: ``ou`` stream's ``level`` defaults to its ``startPrice``.
 STREAM_DEFAULTS: dict[str, float] = {
-    "startPrice": 70.0, "mu": 0.05, "sigma": 0.30, "delta": 1.0, "interval": 1.0}
+    "startPrice": 70.0, "mu": 0.05, "sigma": 0.30, "delta": 1.0, "interval": 1.0,
+    "jumpRate": 5.0, "jumpMean": -0.03, "jumpStd": 0.08,
+    "v0": 0.09, "kappa": 2.0, "theta": 0.09, "xi": 0.5, "rho": -0.7}
+#: Defaults that differ by model (``kappa``: a variance's speed, or a price's).
+MODEL_DEFAULTS: dict[str, dict[str, float]] = {"ou": {"kappa": 5.0}}
 
 #: Seeds are unsigned 64-bit integers.
 SEED_MAX = 2**64 - 1
@@ -128,7 +143,8 @@ ID_MIN, ID_MAX = -(2**63), 2**64 - 1
 HISTORY_MAX = 10_000
 
 #: Python spellings of the wire's camelCase fields, for clients that take keyword arguments.
-PYTHON_NAMES = {"startPrice": "start_price", "fromSeq": "from_seq"}
+PYTHON_NAMES = {"startPrice": "start_price", "fromSeq": "from_seq", "jumpRate": "jump_rate",
+                "jumpMean": "jump_mean", "jumpStd": "jump_std"}
 WIRE_NAMES = {python: wire for wire, python in PYTHON_NAMES.items()}
 
 

@@ -13,7 +13,7 @@ import { Connection, socketUrl } from "./connection.js";
 import { StreamForm, readFields } from "./form.js";
 import { Stream } from "./stream.js";
 import { DEFAULT_WINDOW, readUrl, writeUrl } from "./url.js";
-import { ACTION, recover } from "./wire.js";
+import { ACTION, MODEL_PARAMS, recover } from "./wire.js";
 
 const TEXT_EVERY_MS = 200; // refresh of numbers, sparklines and the status line
 const SPARK_SECONDS = 60; // what a watch-list sparkline shows
@@ -296,8 +296,8 @@ class Dashboard {
         if (source === "form") this.form.setBusy(false);
         const n = ++this.privateCount;
         const p = ack.params;
-        const spec = { startPrice: p.startPrice, mu: p.mu, sigma: p.sigma, delta: p.delta,
-          interval: p.interval, periods: p.periods };
+        const spec = { model: p.model, interval: p.interval, periods: p.periods };
+        for (const name of MODEL_PARAMS[p.model] ?? []) spec[name] = p[name];
         const seedText = raw && raw.seed !== undefined ? raw.seed : String(p.seed);
         const stream = new Stream({ key: `private:${n}`, spec, seedText, label: `Private #${n}` });
         stream.acknowledged(ack);
@@ -386,7 +386,8 @@ class Dashboard {
         continue;
       }
       const fields = {};
-      for (const name of ["startPrice", "mu", "sigma", "delta", "interval"]) fields[name] = stream.spec[name];
+      if (stream.spec.model !== "gbm") fields.model = stream.spec.model;
+      for (const name of [...MODEL_PARAMS[stream.spec.model], "interval"]) fields[name] = stream.spec[name];
       fields.seed = stream.seedText;
       if (stream.spec.periods !== null) fields.periods = stream.spec.periods;
       streams.push(fields);

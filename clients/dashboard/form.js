@@ -3,20 +3,29 @@
 // server's own message); the page only refuses text that is not a number at all, since JSON
 // cannot carry it.
 
-import { INTEGER_FIELDS, PRIVATE_FIELDS } from "./wire.js";
+import { INTEGER_FIELDS, MODEL_PARAMS, PRIVATE_FIELDS } from "./wire.js";
 
 const NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
 const INTEGER = /^[-+]?\d+$/;
 
+/** The fields a stream of this model takes (its own, then interval, seed and periods). */
+export function fieldsOf(model) {
+  return [...(MODEL_PARAMS[model] ?? MODEL_PARAMS.gbm), ...PRIVATE_FIELDS.slice(-3)];
+}
+
 /**
- * Read fields (name -> text) into [op, raw, errors]: blank fields are left out (the server's
- * defaults apply); integers are sent as their digits (raw), so a seed above 2**53 stays exact.
+ * Read fields (name -> text) into [op, raw, errors]: only the chosen model's fields are read
+ * (another model's keep their text but are not sent); blank fields are left out (the
+ * server's defaults apply); integers are sent as their digits (raw), so a seed above 2**53
+ * stays exact.
  */
 export function readFields(fields) {
   const op = { op: "subscribe" };
   const raw = {};
   const errors = {};
-  for (const name of PRIVATE_FIELDS) {
+  const model = (fields.model ?? "").trim() || "gbm";
+  if (model !== "gbm") op.model = model;
+  for (const name of fieldsOf(model)) {
     const text = (fields[name] ?? "").trim();
     if (text === "") continue;
     if (INTEGER_FIELDS.includes(name)) {
@@ -53,10 +62,21 @@ export class StreamForm {
     form.addEventListener("input", (event) => {
       if (event.target.name) this.clearError(event.target.name);
     });
+    this.model = form.elements.namedItem("model");
+    this.model.addEventListener("change", () => this.showModel());
+    this.showModel();
+  }
+
+  /** Show the chosen model's fields only (each field says which models take it). */
+  showModel() {
+    const model = this.model.value;
+    for (const field of this.form.querySelectorAll(".field[data-models]")) {
+      field.hidden = !field.dataset.models.split(" ").includes(model);
+    }
   }
 
   values() {
-    const fields = {};
+    const fields = { model: this.model.value };
     for (const name of PRIVATE_FIELDS) fields[name] = this.form.elements.namedItem(name).value;
     return fields;
   }
@@ -65,6 +85,7 @@ export class StreamForm {
     for (const [name, value] of Object.entries(fields)) {
       if (this.form.elements.namedItem(name)) this.form.elements.namedItem(name).value = value;
     }
+    this.showModel();
   }
 
   setBusy(busy) {
@@ -105,7 +126,7 @@ export class StreamForm {
   }
 
   clearErrors() {
-    for (const name of PRIVATE_FIELDS) this.clearError(name);
+    for (const name of ["model", ...PRIVATE_FIELDS]) this.clearError(name);
     this.formError.textContent = "";
     this.formError.hidden = true;
   }

@@ -14,7 +14,7 @@ export const CAPACITY = 15000;
 export class Stream {
   /**
    * @param {{key: string, symbol?: string, spec?: object, seedText?: string, label: string}} o
-   *   spec: the effective private parameters (startPrice, mu, sigma, delta, interval, periods)
+   *   spec: the effective private parameters (model, its fields, interval, periods)
    *   seedText: the seed as decimal text, kept exact even beyond 2**53
    */
   constructor({ key, symbol = null, spec = null, seedText = null, label }) {
@@ -64,7 +64,10 @@ export class Stream {
     if (this.symbol !== null) {
       op.symbol = this.symbol;
     } else {
-      for (const name of PRIVATE_FIELDS.slice(0, -2)) op[name] = this.spec[name]; // all but seed, periods
+      if (this.spec.model && this.spec.model !== "gbm") op.model = this.spec.model;
+      for (const name of PRIVATE_FIELDS.slice(0, -2)) { // the model's fields and interval
+        if (this.spec[name] !== undefined) op[name] = this.spec[name];
+      }
       if (this.spec.periods !== null && this.spec.periods !== undefined) op.periods = this.spec.periods;
       if (this.seedText !== null) raw = { seed: this.seedText };
     }

@@ -2,8 +2,8 @@
 //
 //   /?symbols=ACME,BOLT                      charts of these market symbols
 //   &stream=interval:0.02,sigma:0.5,seed:42  a private stream (repeatable; any subscribe field
-//                                            of the form: startPrice mu sigma delta interval
-//                                            seed periods)
+//                                            of the form: model, the model's fields, interval,
+//                                            seed, periods)
 //   &window=60                               seconds of history the charts show
 //   &token=...                               passed on to the WebSocket (access control)
 
@@ -21,7 +21,9 @@ export function readUrl(search) {
     const fields = {};
     for (const pair of text.split(",")) {
       const [name, value] = pair.split(":");
-      if (PRIVATE_FIELDS.includes(name) && value !== undefined) fields[name] = value;
+      if ((name === "model" || PRIVATE_FIELDS.includes(name)) && value !== undefined) {
+        fields[name] = value;
+      }
     }
     return fields;
   });

@@ -2,13 +2,16 @@
 // The protocol's names, bounds and recovery table (docs/protocol.md).
 
 /** Everything that, with t0, defines a private stream, in the protocol's order. */
-export const PRIVATE_FIELDS = ["startPrice", "mu", "sigma", "delta", "interval", "seed", "periods"];
+export const PRIVATE_FIELDS = ["startPrice", "mu", "sigma", "delta", "jumpRate", "jumpMean", "jumpStd", "v0", "kappa", "theta", "xi", "rho", "level", "interval", "seed", "periods"];
+
+/** Each model's fields, in the protocol's order. */
+export const MODEL_PARAMS = {"gbm": ["startPrice", "mu", "sigma", "delta"], "merton": ["startPrice", "mu", "sigma", "delta", "jumpRate", "jumpMean", "jumpStd"], "heston": ["startPrice", "mu", "delta", "v0", "kappa", "theta", "xi", "rho"], "ou": ["startPrice", "sigma", "delta", "kappa", "level"]};
 
 /** Fields that carry integers. */
 export const INTEGER_FIELDS = ["seed", "periods", "history", "fromSeq"];
 
 /** What a private stream uses for a field it leaves out. */
-export const STREAM_DEFAULTS = {"startPrice": 70.0, "mu": 0.05, "sigma": 0.3, "delta": 1.0, "interval": 1.0};
+export const STREAM_DEFAULTS = {"startPrice": 70.0, "mu": 0.05, "sigma": 0.3, "delta": 1.0, "interval": 1.0, "jumpRate": 5.0, "jumpMean": -0.03, "jumpStd": 0.08, "v0": 0.09, "kappa": 2.0, "theta": 0.09, "xi": 0.5, "rho": -0.7};
 
 /** The most history a subscribe may ask for (a server may allow less). */
 export const HISTORY_MAX = 10000;

@@ -11,7 +11,7 @@ import sys
 from clients.errors import ArgumentError, FeedError
 from clients.feed.protocol import check_spec
 from clients.feed.tail import FORMATS, tail
-from wire.names import PRIVATE_FIELDS, python_name
+from wire.names import GBM, MODELS, PRIVATE_FIELDS, python_name
 from wire.commands import StreamSpec
 
 DEFAULT_URL = "ws://127.0.0.1:8765/ws"
@@ -21,7 +21,8 @@ DESCRIPTION = ("Subscribe to market symbols, or to one private stream given by i
                "Runs until Ctrl-C, the end of a finite stream, or --count ticks. Reconnects and "
                "resumes by itself, so no seq is skipped or repeated.")
 EPILOG = ("examples: streamer tail ACME BOLT --count 10;  "
-          "streamer tail --seed 7 --sigma 0.3 --interval 0.1 --format json")
+          "streamer tail --seed 7 --sigma 0.3 --interval 0.1 --format json;  "
+          "streamer tail --model heston --xi 0.8 --interval 0.1")
 
 #: The private stream's flags: (type, metavar, help), by wire field.
 _PRIVATE = {
@@ -29,6 +30,15 @@ _PRIVATE = {
     "mu": (float, "MU", "annual drift"),
     "sigma": (float, "SIGMA", "annual volatility, >= 0"),
     "delta": (float, "DAYS", "model time per step, in trading days"),
+    "jumpRate": (float, "PER_YEAR", "merton: jumps a year"),
+    "jumpMean": (float, "LOG", "merton: mean of a jump's log size"),
+    "jumpStd": (float, "LOG", "merton: standard deviation of a jump's log size"),
+    "v0": (float, "VARIANCE", "heston: the variance at the start"),
+    "kappa": (float, "PER_YEAR", "heston, ou: speed of mean reversion"),
+    "theta": (float, "VARIANCE", "heston: the long-run variance"),
+    "xi": (float, "VOL", "heston: volatility of the variance"),
+    "rho": (float, "CORR", "heston: correlation of price and variance shocks"),
+    "level": (float, "PRICE", "ou: the long-run price (default: the first price)"),
     "interval": (float, "SECONDS", "wall-clock seconds between ticks"),
     "seed": (int, "SEED", "unsigned 64-bit seed; the server picks one when left out"),
     "periods": (int, "N", "a finite stream of N ticks"),
@@ -49,6 +59,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--token", default=None, help="access token, if the server needs one")
     private = parser.add_argument_group("private stream (instead of SYMBOL; server defaults "
                                         "for what is left out)")
+    private.add_argument("--model", choices=MODELS, default=None,
+                         help=f"the price model (default {GBM})")
     for name in PRIVATE_FIELDS:
         kind, metavar, text = _PRIVATE[name]
         flag = "--" + python_name(name).replace("_", "-")
@@ -62,7 +74,8 @@ def specs_from_args(args: argparse.Namespace) -> list[StreamSpec]:
     """The subscriptions the arguments ask for; :class:`ArgumentError` names a bad one."""
     if args.count is not None and args.count < 1:
         raise ArgumentError("count", f"--count must be >= 1, got {args.count}")
-    model = {python_name(name): getattr(args, python_name(name)) for name in PRIVATE_FIELDS}
+    model = {python_name(name): getattr(args, python_name(name))
+             for name in ("model", *PRIVATE_FIELDS)}
     if args.symbols:
         given = [name for name, value in model.items() if value is not None]
         if given:

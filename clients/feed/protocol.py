@@ -39,7 +39,7 @@ from clients.errors import (ArgumentError, ConnectionLost, FeedError, ProtocolVi
 from wire import commands, events
 from wire.commands import StreamSpec
 from wire.errors import EventError, FieldError
-from wire.names import HISTORY_MAX, python_name
+from wire.names import HISTORY_MAX, MODEL_FIELDS, MODEL_PARAMS, python_name
 from wire.recovery import Action, recover
 from wire.values import check_integer, check_number, check_seed
 
@@ -101,11 +101,17 @@ def check_spec(spec: StreamSpec) -> StreamSpec:
         if spec.symbol is not None and (not isinstance(spec.symbol, str) or not spec.symbol):
             raise FieldError("symbol", spec.symbol, f"symbol must be a non-empty string, got "
                              f"{spec.symbol!r}")
+        if spec.model is not None and spec.model not in MODEL_PARAMS:
+            raise FieldError("model", spec.model, "model must be one of " + ", ".join(
+                MODEL_PARAMS) + f", got {spec.model!r}")
         for name, low, low_open in (("start_price", 0.0, True), ("mu", None, False),
                                     ("sigma", 0.0, False), ("delta", 0.0, True),
                                     ("interval", 0.0, True), ("t0", 0.0, False)):
             if getattr(spec, name) is not None:
                 check_number(name, getattr(spec, name), low=low, low_open=low_open)
+        for name in MODEL_FIELDS[4:]:  # the other models' fields: the server checks ranges
+            if getattr(spec, python_name(name)) is not None:
+                check_number(python_name(name), getattr(spec, python_name(name)))
         if spec.seed is not None:
             check_seed(spec.seed)
         for name, low, high in (("periods", 1, None), ("history", 0, HISTORY_MAX),

@@ -44,8 +44,7 @@ def symbol_params(symbol: str) -> tuple[dict[str, Any], int]:
     """The parameters and seed of a symbol of :data:`MARKET`, as :func:`prices` takes them."""
     spec = MARKET.get(symbol)
     assert spec is not None
-    p = spec.params
-    return {"startPrice": p.start_price, "mu": p.mu, "sigma": p.sigma, "delta": p.delta}, spec.seed
+    return spec.params.values(), spec.seed
 
 
 class LoopbackServer:

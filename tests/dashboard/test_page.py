@@ -289,3 +289,34 @@ async def test_the_page_works_behind_a_token_and_an_origin_allow_list(server, op
     s = await stream(page, "symbol:BOLT")
     assert s["state"] == "live" and s["gaps"] == 0
     assert server.io.refused[401] == 0 and server.io.refused[403] == 0
+
+
+async def test_the_form_offers_each_model_and_its_fields_with_errors_under_them(server,
+                                                                                open_page):
+    page = await open_page(http_url(server, "/"))
+    assert await page.locator("#f-xi").is_hidden()  # GBM first: no Heston field shown
+    await page.select_option("#f-model", "heston")
+    assert await page.locator("#f-xi").is_visible() and await page.locator("#f-sigma").is_hidden()
+    # the server's bound, under the field it names; GBM's sigma (hidden, still filled) not sent
+    await fill_form(page, {"xi": "9", "interval": "0.01", "seed": "5", "periods": "40"})
+    await page.click("#private-form button[type=submit]")
+    await page.locator("#e-xi").wait_for(state="visible")
+    error = [e for e in page.watch.received if e["type"] == "error"][-1]
+    assert (error["field"], await page.text_content("#e-xi")) == ("xi", error["message"])
+    assert error["message"] == "xi must be a finite number >= 0.001 and <= 5, got 9"
+    sent = [m for m in page.watch.sent if m.get("op") == "subscribe" and "xi" in m]
+    assert sent[-1]["model"] == "heston" and "sigma" not in sent[-1] and "mu" in sent[-1]
+    # fixed, it streams Heston's prices, which /path gives for the ack's parameters
+    await fill_form(page, {"xi": "0.8"})
+    await page.click("#private-form button[type=submit]")
+    ended = await until(page, "() => { const s = dashboard.stream('private:1', true); "
+                              "return s && s.state === 'ended' && s }")
+    [ack] = [e for e in page.watch.received
+             if e["type"] == "subscribed" and e["symbol"] is None]
+    assert ack["params"]["model"] == "heston" and ack["params"]["xi"] == 0.8
+    query = "&".join(f"{k}={v}" for k, v in ack["params"].items() if k not in ("interval",))
+    expected = json.loads(await in_thread(fetch, http_url(server, f"/path?{query}")))["result"]
+    first = ended["seqs"][0]
+    assert ended["prices"] == expected[first:]
+    # and the address bar names the model, so a reload opens the same stream
+    assert "model:heston" in await page.evaluate("location.search")

@@ -21,9 +21,10 @@ from simulation.market import (
     SymbolSpec,
     demo_market,
     load_market,
+    realtime_market,
     session_start,
 )
-from simulation.params import GBMParams
+from simulation.params import GBMParams, HestonParams, OUParams
 
 NOW = datetime(2025, 11, 29, 10, 32, 25, 500_000, tzinfo=UTC).timestamp()
 DAY_START = datetime(2025, 11, 29, tzinfo=UTC).timestamp()
@@ -112,7 +113,22 @@ def test_demo_symbols_have_varied_params() -> None:
     specs = demo_market(NOW).symbols
 
     for field in ("start_price", "mu", "sigma"):
-        assert len({getattr(spec.params, field) for spec in specs}) >= 6, field
+        assert len({getattr(spec.params, field, None) for spec in specs}) >= 6, field
+
+
+def test_the_demo_market_shows_every_model() -> None:
+    models = {spec.symbol: spec.params.name for spec in demo_market(NOW).symbols}
+
+    assert {models["JUMP"], models["VOLT"], models["MEAN"]} == {"merton", "heston", "ou"}
+    assert list(models)[:8] == ["ACME", "BOLT", "CRUX", "DYNA", "EVER", "FLUX", "GLOW", "HALO"]
+    assert {models[name] for name in list(models)[:8]} == {"gbm"}  # version 1's, unchanged
+
+
+def test_the_realtime_market_runs_a_trading_day_per_six_and_a_half_hours() -> None:
+    for spec in realtime_market(NOW).symbols:
+        assert spec.params.delta == pytest.approx(spec.interval / 23_400, rel=1e-15)
+    assert [s.symbol for s in realtime_market(NOW).symbols] == [
+        s.symbol for s in demo_market(NOW).symbols]
 
 
 def test_demo_symbols_tick_at_varied_rates_from_1_to_50_hz() -> None:
@@ -235,7 +251,33 @@ def test_an_unknown_field_is_named_with_its_symbol(tmp_path: Path) -> None:
     message = symbol_error(tmp_path, "ACME", {**ACME, "colour": "red"})
 
     assert message == (f"{tmp_path / 'market.json'}: symbol 'ACME': unknown fields ['colour'], "
-                       "missing fields []")
+                       "missing fields [] (model gbm)")
+
+
+def test_a_symbol_of_each_model_is_read_with_its_own_fields(tmp_path: Path) -> None:
+    heston = {"model": "heston", "startPrice": 150.0, "mu": 0.06, "delta": 0.01, "v0": 0.09,
+              "kappa": 3.0, "theta": 0.09, "xi": 0.9, "rho": -0.7, "interval": 0.1, "seed": 4}
+    ou = {"model": "ou", "startPrice": 50.0, "sigma": 0.3, "delta": 0.01, "kappa": 40.0,
+          "level": 55.0, "interval": 0.2, "seed": 5}
+    file = write(tmp_path, "market.json", json.dumps({"symbols": {"VOLT": heston, "MEAN": ou}}))
+
+    volt, mean = load_market(file, NOW).symbols
+
+    assert volt.params == HestonParams(150.0, 0.06, 0.01, 0.09, 3.0, 0.09, 0.9, -0.7)
+    assert mean.params == OUParams(50.0, 0.3, 0.01, 40.0, 55.0)
+
+
+@pytest.mark.parametrize(("fields", "message"), [
+    ({**ACME, "model": "heston"}, "unknown fields ['sigma'], missing fields ['kappa', 'rho', "
+     "'theta', 'v0', 'xi'] (model heston)"),
+    ({**ACME, "jumpRate": 3.0}, "unknown fields ['jumpRate'], missing fields [] (model gbm)"),
+    ({**ACME, "model": "vasicek"}, "model must be one of gbm, merton, heston, ou, got 'vasicek'"),
+    ({**ACME, "model": ["gbm"]}, "model must be one of gbm, merton, heston, ou, got ['gbm']"),
+])
+def test_a_field_of_another_model_or_an_unknown_model_is_named(
+        tmp_path: Path, fields: dict[str, object], message: str) -> None:
+    assert symbol_error(tmp_path, "ACME", fields) == (
+        f"{tmp_path / 'market.json'}: symbol 'ACME': {message}")
 
 
 def test_a_missing_field_is_named_with_its_symbol(tmp_path: Path) -> None:
@@ -244,7 +286,7 @@ def test_a_missing_field_is_named_with_its_symbol(tmp_path: Path) -> None:
     message = symbol_error(tmp_path, "ACME", fields)
 
     assert message == (f"{tmp_path / 'market.json'}: symbol 'ACME': unknown fields [], "
-                       "missing fields ['seed']")
+                       "missing fields ['seed'] (model gbm)")
 
 
 @pytest.mark.parametrize("name", ["acme", "", "A" * 17, "-ACME", ".ACME", "AC ME", "ÄCME",
@@ -362,7 +404,8 @@ def test_a_file_whose_top_level_is_not_a_table_is_rejected(tmp_path: Path) -> No
 def test_an_unknown_top_level_key_is_named(tmp_path: Path) -> None:
     file = write_json(tmp_path, {"symbol": {"ACME": ACME}})
 
-    assert load_error(file) == f"{file}: unknown keys ['symbol']; expected 't0' and 'symbols'"
+    assert load_error(file) == (f"{file}: unknown keys ['symbol']; expected 't0', 'symbols' and "
+                                "'groups'")
 
 
 @pytest.mark.parametrize("data", [{}, {"symbols": {}}, {"symbols": [ACME]}])

@@ -406,3 +406,51 @@ def test_ticks_of_interleaved_private_streams_reach_exactly_their_own_connection
         for sub, prices in by_sub.items():
             seed = (sub - 1) * 3 + index
             assert prices == path(GBMParams(70.0, 0.05, 0.2, 1.0), seed, 4)[1:].tolist()
+
+
+# --- correlated groups, and a symbol out of range at the start ----------------------------------
+
+def test_a_groups_symbols_tick_bit_for_bit_as_the_group_walks():
+    from simulation import Market, SymbolSpec
+    from simulation.kernels import cholesky
+    from simulation.market import Group
+    from simulation.walk import GroupWalk
+    matrix = ((1.0, 0.7), (0.7, 1.0))
+    lower = tuple(tuple(row) for row in cholesky(matrix) or ())
+    t0 = NOW - 30.0  # 300 ticks old at the start: a chunk boundary is crossed live
+    specs = (SymbolSpec("A", GBMParams(70.0, 0.05, 0.3, 1.0), 0.1, 1, t0),
+             SymbolSpec("B", GBMParams(20.0, 0.0, 0.5, 1.0), 0.1, 2, t0),
+             SymbolSpec("C", GBMParams(9.0, 0.0, 0.5, 1.0), 0.1, 3, t0))
+    hub = Hub(Market(specs, (Group("G", ("A", "B"), matrix, lower),)), NOW, ring=50)
+    expected = GroupWalk([(s.params, s.seed) for s in specs[:2]], lower).paths(500)
+    a, b = hub.symbol("A"), hub.symbol("B")
+    assert a is not None and b is not None
+    seq = hub.current(a)[0]
+    assert hub.recent(a, seq - 49).tolist() == expected[0][seq - 49:seq + 1].tolist()
+    for k in range(seq + 1, 500):
+        hub.advance(schedule.instant(t0, 0.1, k))
+        assert (hub.current(a)[1], hub.current(b)[1]) == (expected[0][k], expected[1][k])
+    c = hub.symbol("C")
+    assert c is not None and hub.current(c)[1] == path(specs[2].params, 3, 500)[499]  # alone
+
+
+def test_a_symbol_already_out_of_range_at_the_start_stays_at_its_last_normal_tick():
+    from simulation import Market, SymbolSpec
+    t0 = NOW - 100.0
+    spec = SymbolSpec("DOOM", GBMParams(1e9, 10.0, 0.0, 2520.0), 1.0, 1, t0)  # inf at step 7
+    hub = Hub(Market((spec,)), NOW, ring=10)
+    stream = hub.symbol("DOOM")
+    assert stream is not None
+    seq, price, _ = hub.current(stream)
+    assert seq == 6 and price == path(spec.params, 1, 7)[6] < float("inf")
+    assert hub.finished(stream) and stream.end_reason == "overflow"
+    assert hub.recent(stream, 0).tolist() == path(spec.params, 1, 7).tolist()
+    session = new_session(hub, ServerConfig(), NOW)
+    session.receive('{"op": "subscribe", "symbol": "DOOM", "history": 3}', NOW)
+    out = sent(session)
+    while (more := sent(session)):  # the history comes as the connection has room
+        out += more
+    assert [(e["type"], e.get("seq")) for e in out] == [
+        ("subscribed", 6), ("tick", 4), ("tick", 5), ("tick", 6), ("end", 6)]
+    assert out[-1]["reason"] == "overflow"
+    assert all(isinstance(e.get("price", 0.0), float) for e in out)

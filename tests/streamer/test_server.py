@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import signal
 import sys
 import time
@@ -110,6 +111,102 @@ async def test_gbm_with_a_seed_equals_the_ticks_of_a_stream_with_that_seed(serve
         while max(prices) < 5:
             prices.update((e["seq"], e["price"]) for e in await events(ws) if e["type"] == "tick")
     assert [prices[k] for k in range(1, 6)] == result[1:6]
+
+
+# --- GET /path: every model ---------------------------------------------------------------------
+
+MODEL_STREAMS = [
+    {"model": "gbm"},
+    {"model": "merton", "jumpRate": 300.0, "jumpMean": -0.02, "jumpStd": 0.05},
+    {"model": "heston", "xi": 1.2, "rho": -0.5},
+    {"model": "ou", "kappa": 30.0, "level": 80.0},
+]
+
+
+@pytest.mark.parametrize("fields", MODEL_STREAMS, ids=lambda f: f["model"])
+async def test_path_of_every_model_equals_the_ticks_of_its_stream_bit_for_bit(server, fields):
+    async with connect(ws_url(server)) as ws:
+        [ack] = await subscribe(ws, interval=0.005, seed=77, history=0, **fields)
+        ticks = {ack["seq"]: ack}
+        while max(ticks) < 140:  # past the first block of 128 steps
+            ticks.update((e["seq"], e) for e in await events(ws) if e["type"] == "tick")
+    query = "&".join(f"{k}={v}" for k, v in ack["params"].items()
+                     if k not in ("interval", "periods") and v is not None)
+    status, _, body = await http_get(http_url(server, f"/path?{query}&periods=141"))
+    assert status == 200, body
+    reply = orjson.loads(body)
+    assert (reply["model"], reply["seed"]) == (fields["model"], 77)
+    assert [ticks[k]["price"] for k in range(1, 141)] == reply["result"][1:141]
+    if fields["model"] == "heston":
+        assert [ticks[k]["vol"] for k in range(1, 141)] == reply["vol"][1:141]
+        assert ack["vol"] == reply["vol"][0] == math.sqrt(0.09)
+    else:
+        assert "vol" not in reply and all("vol" not in t for t in ticks.values())
+
+
+async def test_path_of_gbm_is_gbm_bit_for_bit(server):
+    _, _, old = await http_get(http_url(server, f"/gbm?{ARTICLE}&seed=5"))
+    _, _, new = await http_get(http_url(server, f"/path?model=gbm&{ARTICLE}&seed=5"))
+    assert orjson.loads(new) == {**orjson.loads(old), "model": "gbm"}
+
+
+async def test_path_of_a_symbol_is_its_ticks_a_correlated_groups_too(config):
+    from simulation import Market, SymbolSpec
+    from simulation.kernels import cholesky
+    from simulation.market import Group
+    matrix = ((1.0, 0.6), (0.6, 1.0))
+    lower = tuple(tuple(row) for row in cholesky(matrix) or ())
+    t0 = float(int(time.time()) - 20)
+    market = Market((SymbolSpec("A", GBMParams(70.0, 0.05, 0.3, 1.0), 0.05, 1, t0),
+                     SymbolSpec("B", GBMParams(20.0, 0.0, 0.5, 1.0), 0.05, 2, t0)),
+                    (Group("G", ("A", "B"), matrix, lower),))
+    async with StreamServer(config, market=market) as srv:
+        async with connect(ws_url(srv)) as ws:
+            ack, *history = await subscribe(ws, symbol="B", history=50)
+        seq = ack["seq"]
+        status, _, body = await http_get(http_url(srv, f"/path?symbol=B&periods={seq + 1}"))
+        assert status == 200, body
+        reply = orjson.loads(body)
+        assert (reply["symbol"], reply["t0"], reply["model"]) == ("B", t0, "gbm")
+        assert [e["price"] for e in history] == reply["result"][seq - 49:]
+        assert reply["result"] != path(GBMParams(20.0, 0.0, 0.5, 1.0), 2, seq + 1).tolist()
+        status, _, body = await http_get(http_url(srv, "/path?symbol=B&periods=3&seed=1"))
+        assert (status, orjson.loads(body)["error"]) == (
+            400, "seed cannot be combined with symbol: a symbol's parameters are fixed by the "
+                 "market")
+        status, _, body = await http_get(http_url(srv, "/path?symbol=NOPE&periods=3"))
+        assert (status, orjson.loads(body)["error"]) == (
+            400, "unknown symbol 'NOPE'; the symbols op lists the market")
+
+
+PATH_ERRORS = [
+    ("model=heston", "missing parameter periods"),
+    ("model=vasicek&periods=3", "model must be one of gbm, merton, heston, ou, got 'vasicek'"),
+    ("model=heston&periods=3&sigma=0.2", "unknown parameter 'sigma' for model heston; it takes "
+     "periods, seed and startPrice, mu, delta, v0, kappa, theta, xi, rho"),
+    ("model=ou&periods=3&mu=0.1", "unknown parameter 'mu' for model ou; it takes periods, "
+     "seed and startPrice, sigma, delta, kappa, level"),
+    ("model=merton&periods=3&jumpRate=-1",
+     "jumpRate must be a finite number >= 0 and <= 1000, got -1.0"),
+    ("model=merton&periods=3&jumpStd=x", "jumpStd must be a number, got 'x'"),
+    ("model=heston&periods=3&rho=1.5", "rho must be a finite number >= -1 and <= 1, got 1.5"),
+    ("model=heston&periods=3&xi=0", "xi must be a finite number >= 0.001 and <= 5, got 0.0"),
+    ("model=ou&periods=3&level=0", "level must be a finite number > 0 and <= 1e+09, got 0.0"),
+    ("model=ou&periods=3&kappa=nan", "kappa must be a finite number >= 0.001 and <= 1000, "
+     "got nan"),
+    ("model=ou&periods=3&delta=1e-12", "delta must be a finite number >= 1e-09 and <= 2520, "
+     "got 1e-12"),
+    ("model=heston&periods=3&kappa=1&kappa=2", "kappa is given 2 times; give it once"),
+    ("model=gbm&periods=30000&startPrice=70&mu=0&sigma=5&delta=1&seed=3",
+     "the path leaves the range of normal doubles at period 14854 (underflow); lower sigma, "
+     "delta or periods, or raise mu"),
+]
+
+
+@pytest.mark.parametrize(("query", "message"), PATH_ERRORS)
+async def test_path_with_a_bad_value_is_400_naming_the_parameter(server, query, message):
+    status, _, body = await http_get(http_url(server, f"/path?{query}"))
+    assert (status, orjson.loads(body)) == (400, {"error": message})
 
 
 GBM_ERRORS = [

@@ -15,7 +15,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from simulation import GBMParams, path
+from simulation import GBMParams, HestonParams, MertonParams, OUParams, path, path_and_vols
 from streamer import schedule
 from streamer.config import CATCHUP_STEPS_PER_OP, ServerConfig
 from streamer.hub import Hub
@@ -477,6 +477,42 @@ def test_private_ticks_equal_simulation_path_bit_for_bit(client, hub):
     assert ack["price"] == expected[0]
 
 
+MODELS = [
+    (MertonParams(70.0, 0.05, 0.3, 1.0, 200.0, -0.02, 0.05),
+     {"model": "merton", "jumpRate": 200.0, "jumpMean": -0.02, "jumpStd": 0.05}),
+    (HestonParams(70.0, 0.05, 1.0, 0.09, 2.0, 0.09, 0.5, -0.7), {"model": "heston"}),
+    (OUParams(70.0, 0.3, 1.0, 5.0, 70.0), {"model": "ou"}),
+]
+
+
+@pytest.mark.parametrize(("params", "fields"), MODELS, ids=lambda x: getattr(x, "name", ""))
+def test_every_models_ticks_equal_its_path_bit_for_bit_with_history_and_resume(
+        client, hub, params, fields):
+    # a stream 200 steps old (t0 in the past): history replays 10, from a cursor mid-chunk
+    ack, *replayed = client.send({"op": "subscribe", "interval": 0.1, "seed": 9,
+                                  "t0": NOW - 20.0, "history": 10, **fields})
+    prices, vols = path_and_vols(params, 9, 260)
+    seq = ack["seq"]
+    history = ticks(replayed)
+    assert [t["seq"] for t in history] == list(range(seq - 9, seq + 1))  # the current one too
+    assert (ack["price"], ack.get("vol")) == (history[-1]["price"], history[-1].get("vol"))
+    live = ticks(run(hub, client, ack["t0"], 0.1, range(seq + 1, seq + 51)))
+    got = [*history, *live]
+    assert [t["price"] for t in got] == prices[seq - 9:seq + 51].tolist()
+    assert [t.get("vol") for t in got] == (
+        [None] * 60 if vols is None else vols[seq - 9:seq + 51].tolist())
+    resumed = client.send({"op": "subscribe", **fields, "interval": 0.1, "seed": 9,
+                           "t0": ack["t0"], "fromSeq": seq + 3},
+                          schedule.instant(ack["t0"], 0.1, seq + 50))
+    assert [t["price"] for t in ticks(resumed)] == prices[seq + 3:seq + 51].tolist()
+
+
+def test_a_symbol_with_a_model_of_another_name_is_invalid_params(client):
+    [error] = client.send({"op": "subscribe", "symbol": "ACME", "model": "heston"})
+    assert (error["code"], error["field"]) == ("invalid_params", "model")
+    assert error["message"] == "ACME is a gbm symbol, got model 'heston'"
+
+
 def test_tick_time_is_the_scheduled_instant_of_its_seq(client, hub):
     ack = client.subscribe(interval=0.1, seed=7)
     got = ticks(run(hub, client, ack["t0"], 0.1, range(1, 21)))
@@ -731,9 +767,10 @@ def test_symbols_lists_the_market_with_t0_and_params(client):
     assert [(s["symbol"], s["t0"]) for s in reply["symbols"]] == [
         (spec.symbol, spec.t0) for spec in MARKET.symbols]
     assert [s["params"] for s in reply["symbols"]] == [
-        {"model": "gbm", "startPrice": spec.params.start_price, "mu": spec.params.mu,
-         "sigma": spec.params.sigma, "delta": spec.params.delta, "interval": spec.interval,
+        {"model": "gbm", **spec.params.values(), "interval": spec.interval,
          "seed": spec.seed, "periods": None} for spec in MARKET.symbols]
+    assert all(list(s["params"])[:5] == ["model", "startPrice", "mu", "sigma", "delta"]
+               for s in reply["symbols"])  # version 1's order
 
 
 def test_ping_gets_pong_with_the_time(client):

@@ -59,10 +59,35 @@ def test_parse_subscribe_accepts_the_model_echoed_from_an_ack():
     assert commands.parse('{"op": "subscribe", "model": "gbm"}') == Subscribe(None, StreamSpec())
 
 
-def test_parse_subscribe_refuses_another_model():
-    error = parse_error('{"op": "subscribe", "id": 4, "model": "heston"}')
-    assert (error.code, error.field, error.id, error.message) == (
-        "invalid_params", "model", 4, 'model must be "gbm", got \'heston\'')
+@pytest.mark.parametrize("model", ["merton", "heston", "ou"])
+def test_parse_subscribe_takes_every_model_and_its_fields(model):
+    command = commands.parse(f'{{"op": "subscribe", "model": "{model}", "kappa": 3}}')
+    assert isinstance(command, Subscribe)
+    assert (command.spec.model, command.spec.kappa) == (model, 3)
+
+
+@pytest.mark.parametrize("model", ['"vasicek"', '"GBM"', "7", "[]"])
+def test_parse_subscribe_refuses_an_unknown_model_naming_the_known_ones(model):
+    error = parse_error(f'{{"op": "subscribe", "id": 4, "model": {model}}}')
+    assert (error.code, error.field, error.id) == ("invalid_params", "model", 4)
+    assert error.message.startswith('model must be one of "gbm", "merton", "heston", "ou", got')
+
+
+@pytest.mark.parametrize(("fields", "field", "message"), [
+    ({"jumpRate": 3}, "jumpRate", "jumpRate is not a field of model gbm; its fields are "
+     "startPrice, mu, sigma, delta"),
+    ({"model": "heston", "sigma": 0.2}, "sigma", "sigma is not a field of model heston; its "
+     "fields are startPrice, mu, delta, v0, kappa, theta, xi, rho"),
+    ({"model": "ou", "mu": 0.1}, "mu", "mu is not a field of model ou; its fields are "
+     "startPrice, sigma, delta, kappa, level"),
+    ({"symbol": "ACME", "xi": 0.1}, "xi", "xi cannot be combined with symbol: a symbol's "
+     "parameters are fixed by the market"),
+])
+def test_a_field_of_another_model_is_a_conflict_naming_it(fields, field, message):
+    command = commands.parse(json.dumps({"op": "subscribe", **fields}))
+    assert isinstance(command, Subscribe)
+    conflict = command.spec.conflict()
+    assert conflict is not None and (conflict.field, conflict.message) == (field, message)
 
 
 def test_parse_unsubscribe():
