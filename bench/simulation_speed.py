@@ -10,6 +10,10 @@ Each figure is compared in the same run with a baseline:
   against the same Python loop.
 
     .venv/bin/python bench/simulation_speed.py [--rounds 5]
+    .venv/bin/python bench/simulation_speed.py --baseline DIR   # GBM here and in DIR, alternated
+
+``--baseline`` measures only GBM, in this tree and in another checkout (``git worktree add
+DIR COMMIT``), alternated in one run: how the simulation's own speed moved between commits.
 """
 
 from __future__ import annotations
@@ -17,13 +21,18 @@ from __future__ import annotations
 import argparse
 import math
 import random
+import subprocess
+import sys
 import statistics
 import time
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 
 from simulation import GBMParams, HestonParams, MertonParams, ModelParams, OUParams, StreamBank, path
+
+ROOT = Path(__file__).resolve().parent.parent
 
 PARAMS = GBMParams(70.0, 0.05, 0.3, 1.0)
 #: One of each model, with the demo market's kind of numbers.
@@ -79,10 +88,51 @@ def python_path(periods: int) -> list[float]:
     return prices
 
 
+#: GBM's figures in a given tree, printed as three numbers (run in a fresh interpreter there).
+_GBM_IN_TREE = """
+import sys, time, numpy as np
+sys.path.insert(0, sys.argv[1])
+from simulation import GBMParams, StreamBank, path
+p, out = GBMParams(70.0, 0.05, 0.3, 1.0), []
+for streams, steps in ((1000, 1024), (100000, 128)):
+    bank = StreamBank(capacity=streams)
+    for seed in range(streams):
+        bank.add(p, seed)
+    slots = np.arange(streams)
+    start = time.perf_counter()
+    for _ in range(steps):
+        bank.step(slots)
+    out.append((time.perf_counter() - start) / streams / steps * 1e9)
+start = time.perf_counter()
+path(p, 7, 1_000_000)
+out.append((time.perf_counter() - start) * 1e3)
+print(*out)
+"""
+
+
+def against_baseline(baseline: Path, rounds: int) -> None:
+    trees = {"this tree": ROOT, "baseline": baseline.resolve()}
+    best: dict[str, list[float]] = {}
+    for _ in range(rounds):
+        for name, tree in trees.items():
+            done = subprocess.run([sys.executable, "-c", _GBM_IN_TREE, str(tree)], check=True,
+                                  capture_output=True, text=True)
+            figures = [float(x) for x in done.stdout.split()]
+            best[name] = [min(a, b) for a, b in zip(best.get(name, figures), figures)]
+    for name, (small, large, one_path) in best.items():
+        print(f"gbm, {name:9}: 1,000 streams {small:6.1f} ns per stream-step, 100,000 streams "
+              f"{large:6.1f} ns, a path of 1,000,000 prices {one_path:6.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="runs of each model, alternated")
+    parser.add_argument("--baseline", type=Path, default=None, metavar="DIR",
+                        help="GBM only, here and in the checkout in DIR, alternated")
     args = parser.parse_args()
+    if args.baseline is not None:
+        against_baseline(args.baseline, args.rounds)
+        return
     for streams, steps in ((1_000, 1_024), (100_000, 128)):
         best = dict.fromkeys(MODELS, math.inf)
         for _ in range(args.rounds):
