@@ -9,7 +9,8 @@ names the parameter.
 
 ``GET /path?model=heston&periods=...`` is the same for every model. Only ``periods`` is
 required: ``model`` defaults to ``gbm`` and the model's fields to the stream's defaults, as
-in a ``subscribe``, so the ``params`` of a subscription's ack name its path. The reply adds
+in a ``subscribe``, so the ``params`` of a subscription's ack name its path (its
+``interval`` is accepted, and changes nothing: a path is in model time). The reply adds
 ``"model"``, and for Heston ``"vol"``, each price's volatility.
 """
 
@@ -62,9 +63,11 @@ def path_reply(query: str, max_periods: int, market: Market | None = None) -> tu
                            f", got {show(model)}")
         fields = MODEL_PARAMS[model]
         for name in args:
-            if name not in (*fields, "model", "periods", "seed"):
+            if name not in (*fields, "model", "periods", "seed", "interval"):
                 raise BadQuery(f"unknown parameter {show(name)} for model {model}; it takes "
                                f"periods, seed and {', '.join(fields)}")
+        if "interval" in args:  # an ack's params name the path with it; the path ignores it
+            _number(args, "interval")
         if "periods" not in args:
             raise BadQuery("missing parameter periods")
         periods = _periods(args, max_periods)
