@@ -59,6 +59,8 @@ class Tick(NamedTuple):
     time: float
     sub: Any
     """The :class:`~clients.feed.Subscription` of this tick (useful when reading a merge)."""
+    vol: float | None = None
+    """A Heston stream's instantaneous volatility (``None`` for the other models)."""
 
 
 class Ended(NamedTuple):
@@ -346,7 +348,7 @@ class ClientProtocol:
                     seq = event["seq"]
                     if seq == state.expected:
                         if state.sink.offer(Tick(seq, event["price"], event["time"],
-                                                 state.owner)):
+                                                 state.owner, event.get("vol"))):
                             state.expected = seq + 1
                         else:
                             self._overflow(state)
@@ -413,7 +415,7 @@ class ClientProtocol:
         state.server_sub = sub
         self._by_sub[sub] = state
         seq = ack.seq
-        ack_tick = Tick(seq, ack.price, ack.time, state.owner)
+        ack_tick = Tick(seq, ack.price, ack.time, state.owner, ack.vol)
         recovering, state.recovering = state.recovering, None
         if not state.acked:
             state.t0 = ack.t0
@@ -460,7 +462,8 @@ class ClientProtocol:
             return
         state.skipped += seq - state.expected
         state.expected = seq
-        self._deliver(state, Tick(seq, event["price"], event["time"], state.owner))
+        self._deliver(state, Tick(seq, event["price"], event["time"], state.owner,
+                                  event.get("vol")))
 
     def _deliver(self, state: StreamState, tick: Tick) -> None:
         """Queue the tick whose seq is :attr:`StreamState.expected`, or overflow."""

@@ -71,6 +71,22 @@ async def test_every_resume_sends_the_same_params_seed_t0_and_the_next_seq():
         ticks[-1].seq + 1, ticks[-1].seq + 2}
 
 
+async def test_a_heston_stream_resumes_gaplessly_with_its_vol_and_its_model():
+    from simulation import HestonParams, path_and_vols
+    transport = LoopbackTransport(drop_every=4, steps_while_down=3)
+    async with feed(transport) as client:
+        sub = await client.subscribe(model="heston", xi=0.8, interval=0.1, seed=3)
+        ticks = await wait_for(take(sub, 300))  # past the first block of 128 steps
+    prices, vols = path_and_vols(HestonParams(70.0, 0.05, 1.0, 0.09, 2.0, 0.09, 0.8, -0.7), 3,
+                                 ticks[-1].seq + 1)
+    assert vols is not None and [t.seq for t in ticks] == list(range(ticks[0].seq,
+                                                                    ticks[-1].seq + 1))
+    assert [(t.price, t.vol) for t in ticks] == [(prices[t.seq], vols[t.seq]) for t in ticks]
+    resumes = [op for op in transport.server.ops if op["op"] == "subscribe"][1:]
+    assert resumes and all(op["model"] == "heston" and op["xi"] == 0.8 and "sigma" not in op
+                           for op in resumes)
+
+
 async def test_several_subscriptions_on_one_connection_all_resume_gaplessly():
     transport = LoopbackTransport(drop_every=5, steps_while_down=4)
     async with feed(transport) as client:
