@@ -2,13 +2,15 @@
 
 A stream lives in a *slot*. The bank keeps every slot's current price, volatility (NaN but
 for Heston) and ``seq``; each model's streams are also kept by a *book* of that model, in
-its own arrays: constants, state, and a block of :data:`~simulation.kernels.CHUNK` steps
-made ahead from the stream's own generator. :meth:`StreamBank.step` advances any set of slots
-by one step with a handful of numpy operations per model present, however many streams
-there are: an increment model's step reads its block of prices, made a block at a time for
-every stream that needs one at once; a recursive model's step is one vectorised
-:meth:`~simulation.kernels.Kernel.step` over its due streams. Only drawing a block touches a
-stream on its own, because each stream owns its generator.
+its own arrays: constants, the state at the end of the block, and a block of the next
+:data:`~simulation.kernels.CHUNK` prices (and volatilities) made ahead. :meth:`StreamBank.step`
+advances any set of slots by one step with a handful of numpy operations per model present,
+however many there are: a step reads the block. Blocks are made for every stream that needs
+one at the same time, together: an increment model's with one ``cumsum`` and one ``exp``, a
+recursive model's by its kernel's :meth:`~simulation.kernels.Kernel.walk_rows` (one
+vectorised operation per step across those streams; Python floats for a few streams). Only
+the draws touch a stream on its own, because each stream owns its generator. A correlated
+group's members are made together, their price shocks mixed as they are drawn.
 """
 
 from __future__ import annotations

@@ -13,8 +13,8 @@ Two kinds of model:
   the draws alone, so a block of prices is made at once (a sequential ``cumsum``, then one
   ``exp``);
 * *recursive* models (``ou``, ``heston``): the next state depends on the last, so they are
-  stepped one step at a time, vectorised across streams (:meth:`Kernel.step`); a single path
-  uses the same operations on Python floats (:meth:`Kernel.walk`), which round alike.
+  walked one step at a time, vectorised across streams (:meth:`Kernel.walk_rows`); a single
+  path uses the same operations on Python floats (:meth:`Kernel.walk`), which round alike.
 
 Draws come from the stream's own PCG64 generator. ``gbm`` and ``ou`` draw one standard normal
 a step, in one sequence, so how the draws are split never matters. ``merton`` and ``heston``
