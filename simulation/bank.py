@@ -59,14 +59,27 @@ class _Book:
             self.group_of[row] = gid
 
     def _correlate(self, used: list[int], draws: np.ndarray) -> None:
-        """Mix, in ``draws`` (one row per used row), the shocks of every group among them."""
+        """Mix, in ``draws`` (one row per used row), the shocks of every group among them.
+        A group's members are due together; one that has ended (its price out of range) is
+        no longer stepped, but its generator still draws its chunk, as the group's walk
+        does, so that the others' shocks stay what they would be."""
         at = {row: i for i, row in enumerate(used)}
         for gid in {self.group_of[row] for row in used if row in self.group_of}:
             rows, lower = self.groups[gid]
-            where = [at[row] for row in rows]  # a group's members are due together
-            mixed = correlate([draws[i] for i in where], self.kernel.shock, lower)
-            for i, member in zip(where, mixed):
-                draws[i] = member
+            where = [at.get(row) for row in rows]
+            members = [draws[i] if i is not None else self._draw(row)
+                       for i, row in zip(where, rows)]
+            for i, member in zip(where, correlate(members, self.kernel.shock, lower)):
+                if i is not None:
+                    draws[i] = member
+
+    def _draw(self, row: int) -> np.ndarray:
+        """The next chunk's draws of one row's generator."""
+        walk = self.walks[row]
+        assert walk is not None  # internal invariant, not input checking
+        out = np.empty((self.kernel.kinds, CHUNK))
+        self.kernel.draw(walk.rng, walk.params, out)
+        return out
 
     def place(self, walk: Walk) -> int:
         """Put ``walk`` in a row: the draws of its current chunk not used yet fill the end

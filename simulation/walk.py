@@ -194,11 +194,20 @@ class GroupWalk:
 
     def paths(self, periods: int) -> list[np.ndarray]:
         """Each member's first ``periods`` prices, from a walk at ``seq`` 0."""
+        return self.paths_and_vols(periods)[0]
+
+    def paths_and_vols(self, periods: int) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+        """Each member's first ``periods`` prices and, for a model with a variance, its
+        volatilities, from a walk at ``seq`` 0."""
         outs = [np.empty(periods) for _ in self.walks]
-        for out, walk in zip(outs, self.walks):
-            out[0] = walk.params.start_price
-        self.take(periods - 1, [out[1:] for out in outs])
-        return outs
+        vols = [np.empty(periods) for _ in self.walks] if self.walks[0].kernel.has_vol else None
+        for i, walk in enumerate(self.walks):
+            outs[i][0] = walk.params.start_price
+            if vols is not None:
+                vols[i][0] = walk.vol
+        self.take(periods - 1, [out[1:] for out in outs],
+                  None if vols is None else [vol[1:] for vol in vols])
+        return outs, vols
 
 
 def path_and_vols(params: ModelParams, seed: int, periods: int,

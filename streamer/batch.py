@@ -107,7 +107,9 @@ def _symbol_path(args: dict[str, list[str]], max_periods: int,
     else:
         members = [market.get(member) for member in group.symbols]
         walk = GroupWalk([(m.params, m.seed) for m in members if m is not None], group.lower)
-        prices = walk.paths(periods)[group.symbols.index(name)]
+        every, all_vols = walk.paths_and_vols(periods)
+        index = group.symbols.index(name)
+        prices, vols = every[index], None if all_vols is None else all_vols[index]
     _check_range(prices)
     body: dict[str, object] = {"result": prices, "seed": spec.seed, "model": spec.params.name,
                                "symbol": name, "t0": spec.t0}

@@ -118,7 +118,7 @@ def test_the_first_member_draws_exactly_what_it_would_alone() -> None:
 
 # --- the bank steps a group as its walk does ----------------------------------------------------
 
-GROUPS = [
+GROUPS: list[list[tuple[ModelParams, int]]] = [
     [(GBMParams(70.0, 0.05, 0.3, 1.0), 1), (GBMParams(50.0, 0.0, 0.4, 1.0), 2),
      (GBMParams(20.0, 0.1, 0.2, 1.0), 3)],
     [(MertonParams(70.0, 0.05, 0.2, 1.0, 30.0, -0.02, 0.05), s) for s in (4, 5, 6)],
@@ -147,3 +147,35 @@ def test_the_bank_steps_a_group_bit_for_bit_as_its_walk(members: list[tuple[Mode
 def test_the_demo_market_has_a_correlated_group() -> None:
     [group] = demo_market(NOW).groups
     assert group.symbols == ("OIL", "GAS", "COAL") and group.correlation[0][1] == 0.8
+
+
+def test_a_member_that_leaves_the_range_stops_but_the_others_keep_their_path() -> None:
+    # the first member overflows at step 7; the bank stops stepping it (as the hub does) and
+    # the others go on, through several new chunks, exactly as the group's walk goes on
+    members = [(GBMParams(1e9, 10.0, 0.0, 2520.0), 1), (GBMParams(50.0, 0.0, 0.4, 1.0), 2),
+               (GBMParams(20.0, 0.1, 0.2, 1.0), 3)]
+    lower = cholesky(MATRIX)
+    assert lower is not None
+    with np.errstate(over="ignore"):
+        expected = GroupWalk(members, lower).paths(600)
+    bank = StreamBank()
+    first, *others = bank.add_group(GroupWalk(members, lower))
+    with np.errstate(over="ignore"):
+        for k in range(1, 600):
+            bank.step(np.array(([first] if k <= 7 else []) + others))
+            assert [bank.price[s] for s in others] == [e[k] for e in expected[1:]], k
+    assert bank.price[first] == np.inf
+
+
+def test_a_heston_groups_volatilities_are_its_walks() -> None:
+    members = GROUPS[2]
+    lower = cholesky(MATRIX)
+    assert lower is not None
+    prices, vols = GroupWalk(members, lower).paths_and_vols(300)
+    assert vols is not None
+    bank = StreamBank()
+    slots = bank.add_group(GroupWalk(members, lower))
+    for k in range(1, 300):
+        bank.step(np.array(slots))
+        assert [bank.vol[s] for s in slots] == [v[k] for v in vols], k
+        assert [bank.price[s] for s in slots] == [p[k] for p in prices], k
