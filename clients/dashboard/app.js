@@ -30,6 +30,16 @@ function ms(value) {
   return Math.abs(value) < 10 ? `${value.toFixed(1)} ms` : `${Math.round(value)} ms`;
 }
 
+/** A stream's model and fields in a few symbols: "μ 0.05 σ 0.3 δ 1", "heston v0 0.09 …". */
+const SYMBOLS = { mu: "μ", sigma: "σ", delta: "δ", jumpRate: "λ", jumpMean: "m", jumpStd: "s",
+  kappa: "κ", theta: "θ", xi: "ξ", rho: "ρ" };
+function describeModel(params) {
+  const model = params.model ?? "gbm";
+  const fields = (MODEL_PARAMS[model] ?? []).filter((name) => name !== "startPrice")
+    .map((name) => `${SYMBOLS[name] ?? name} ${params[name]}`);
+  return [model === "gbm" ? "" : model, ...fields].filter(Boolean).join(" ");
+}
+
 function clock(seconds) {
   return new Date(seconds * 1000).toLocaleTimeString([], { hour12: false });
 }
@@ -129,7 +139,7 @@ class Dashboard {
           const stream = this.bySub.get(event.sub);
           if (stream === undefined) break; // an old subscription's last ticks
           const verdict = stream.tick(event.seq, event.price, event.time, arrivalMs,
-            arrivalServerMs - event.time * 1000);
+            arrivalServerMs - event.time * 1000, event.vol);
           if (verdict === "gap") {
             stream.gaps++;
             console.warn(`dashboard: ${stream.label}: seq ${event.seq} after ${stream.lastSeq} ` +
@@ -203,7 +213,7 @@ class Dashboard {
         stream.acknowledged(ack);
         this.bySub.set(ack.sub, stream);
         const replayFollows = resume ? op.fromSeq <= ack.seq : history > 0;
-        if (!replayFollows) stream.tick(ack.seq, ack.price, ack.time, 0, 0);
+        if (!replayFollows) stream.tick(ack.seq, ack.price, ack.time, 0, 0, ack.vol);
         this.scheduleFrame();
       },
       onError: (error) => {
@@ -303,7 +313,7 @@ class Dashboard {
         stream.acknowledged(ack);
         this.streams.set(stream.key, stream);
         this.bySub.set(ack.sub, stream);
-        stream.tick(ack.seq, ack.price, ack.time, 0, 0);
+        stream.tick(ack.seq, ack.price, ack.time, 0, 0, ack.vol);
         this.showChart(stream.key);
       },
       onError: (error) => {
@@ -503,11 +513,12 @@ class Dashboard {
     const every = stream.interval ? `every ${+stream.interval.toPrecision(6)} s` : "";
     if (stream.isPrivate) {
       const p = stream.spec;
-      parts.push(`seed ${stream.seedText}`, every, `μ ${p.mu} σ ${p.sigma} δ ${p.delta}`,
+      parts.push(`seed ${stream.seedText}`, every, describeModel(p),
         p.periods === null ? "endless" : `${p.periods} periods`);
     } else if (stream.params) {
-      parts.push(every, `μ ${stream.params.mu} σ ${stream.params.sigma}`);
+      parts.push(every, describeModel(stream.params));
     }
+    if (stream.lastVol !== null) parts.push(`vol ${(100 * stream.lastVol).toFixed(1)} %`);
     if (stream.t0 !== null) parts.push(`t0 ${clock(stream.t0)}`);
     if (stream.lastSeq >= 0) parts.push(`seq ${stream.lastSeq}`);  // -1: nothing received yet
     const state = {
@@ -555,7 +566,7 @@ class Dashboard {
     const out = {
       key: stream.key, symbol: stream.symbol, label: stream.label, state: stream.state,
       sub: stream.sub, t0: stream.t0, seed: stream.seedText, problem: stream.problem,
-      lastSeq: stream.lastSeq, count: stream.buf.length,
+      lastSeq: stream.lastSeq, vol: stream.lastVol, count: stream.buf.length,
       firstSeq: stream.buf.length ? stream.buf.seq[stream.buf.start] : null,
       contiguous: stream.buf.contiguous(), ticks: stream.ticks, gaps: stream.gaps,
       lagging: stream.lagging, resumes: stream.resumes, resets: stream.resets,

@@ -35,6 +35,7 @@ export class Stream {
     this.buf = new TickBuffer(CAPACITY);
     this.lastSeq = -1;
     this.lastPrice = null;
+    this.lastVol = null;
     this.openPrice = null; // the price when the page opened: the watch list's "change"
     this.replayUntil = -1; // ticks up to this seq were replayed, not live: no rate or delay
     this.stats = new WindowStats();
@@ -93,6 +94,7 @@ export class Stream {
     this.buf.clear();
     this.lastSeq = -1;
     this.lastPrice = null;
+    this.lastVol = null;
     this.openPrice = null; // the old session's price says nothing about the new one
     this.stats.reset();
     this.dirty = this.sparkDirty = true;
@@ -114,11 +116,12 @@ export class Stream {
    * Take one tick. Returns "ok", "old" (a seq already held: ignored) or "gap" (a jump: not
    * stored; the caller refetches from lastSeq + 1 so the chart never has a hole).
    */
-  tick(seq, price, time, arrivalMs, delayMs) {
+  tick(seq, price, time, arrivalMs, delayMs, vol = null) {
     if (this.lastSeq >= 0 && seq !== this.lastSeq + 1) return seq <= this.lastSeq ? "old" : "gap";
     this.buf.push(seq, time, price);
     this.lastSeq = seq;
     this.lastPrice = price;
+    this.lastVol = vol ?? null; // a Heston stream's volatility
     if (this.openPrice === null) this.openPrice = price;
     if (seq > this.replayUntil) {
       this.ticks++;

@@ -318,5 +318,14 @@ async def test_the_form_offers_each_model_and_its_fields_with_errors_under_them(
     expected = json.loads(await in_thread(fetch, http_url(server, f"/path?{query}")))["result"]
     first = ended["seqs"][0]
     assert ended["prices"] == expected[first:]
+    assert ended["vol"] == json.loads(await in_thread(fetch, http_url(
+        server, f"/path?{query}")))["vol"][-1]  # the last tick's
+    # the card names the model and its fields, and shows the last tick's volatility (its text
+    # is refreshed a few times a second)
+    vol = f"vol {100 * ended['vol']:.1f} %"
+    await until(page, "() => document.querySelector(\".card[data-key='private:1'] .card-sub\")"
+                      f".textContent.includes('{vol}')")
+    sub = await page.text_content(".card[data-key='private:1'] .card-sub")
+    assert "heston μ 0.05 δ 1 v0 0.09 κ 2 θ 0.09 ξ 0.8 ρ -0.7" in sub, sub
     # and the address bar names the model, so a reload opens the same stream
     assert "model:heston" in await page.evaluate("location.search")
