@@ -1,9 +1,10 @@
 """``streamer tail``: print ticks as they arrive, as CSV or JSON lines.
 
 One line per tick: the stream's ``symbol`` (empty for a private stream), its ``seed``, and
-the tick's ``seq``, ``price`` and ``time``. Prices and times are printed with every digit
-(``repr``), so a line reads back to the same doubles. Output is flushed whenever the reader
-has caught up, so a pipe sees ticks live without a flush per line.
+the tick's ``seq``, ``price`` and ``time`` (and in JSON, a Heston tick's ``vol``). Prices
+and times are printed with every digit (``repr``), so a line reads back to the same doubles.
+Output is flushed whenever the reader has caught up, so a pipe sees ticks live without a
+flush per line.
 """
 
 from __future__ import annotations
@@ -28,8 +29,11 @@ def csv_line(tick: Tick) -> str:
 
 def json_line(tick: Tick) -> str:
     sub = tick.sub
-    return orjson.dumps({"symbol": sub.symbol, "seed": sub.seed, "seq": tick.seq,
-                         "price": tick.price, "time": tick.time}).decode() + "\n"
+    line = {"symbol": sub.symbol, "seed": sub.seed, "seq": tick.seq, "price": tick.price,
+            "time": tick.time}
+    if tick.vol is not None:
+        line["vol"] = tick.vol
+    return orjson.dumps(line).decode() + "\n"
 
 
 async def tail(url: str, specs: list[StreamSpec], *, fmt: str = "csv", count: int | None = None,

@@ -42,6 +42,25 @@ async def test_json_lines_of_a_private_stream_start_at_its_start_price(server):
     assert ticks[0]["price"] == 70.0 and ticks[0]["symbol"] is None and ticks[0]["seed"] == 7
 
 
+async def test_json_lines_of_a_heston_stream_carry_its_vol(server):
+    from simulation import HestonParams, path_and_vols
+    out = io.StringIO()
+    await wait_for(tail(ws_url(server), [spec(model="heston", seed=7, interval=0.005)],
+                        fmt="json", count=4, out=out))
+    ticks = [json.loads(line) for line in out.getvalue().splitlines()]
+    _, vols = path_and_vols(HestonParams(70.0, 0.05, 1.0, 0.09, 2.0, 0.09, 0.5, -0.7), 7, 4)
+    assert vols is not None and [t["vol"] for t in ticks] == vols.tolist()
+
+
+def test_a_json_line_has_no_vol_when_its_tick_has_none():
+    from types import SimpleNamespace
+
+    from clients.feed.protocol import Tick
+    from clients.feed.tail import json_line
+    line = json.loads(json_line(Tick(0, 70.0, 1.0, SimpleNamespace(symbol="ACME", seed=1))))
+    assert line == {"symbol": "ACME", "seed": 1, "seq": 0, "price": 70.0, "time": 1.0}
+
+
 async def test_several_symbols_are_printed_as_they_arrive_until_count(server):
     out = io.StringIO()
     await wait_for(tail(ws_url(server), [spec("ACME"), spec("BOLT")],
