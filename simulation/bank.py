@@ -67,17 +67,17 @@ class _Book:
         for gid in {self.group_of[row] for row in used if row in self.group_of}:
             rows, lower = self.groups[gid]
             where = [at.get(row) for row in rows]
-            members = [draws[i] if i is not None else self._draw(row)
+            members = [draws[i] if i is not None else
+                       self._draw(row, np.empty((self.kernel.kinds, CHUNK)))
                        for i, row in zip(where, rows)]
             for i, member in zip(where, correlate(members, self.kernel.shock, lower)):
                 if i is not None:
                     draws[i] = member
 
-    def _draw(self, row: int) -> np.ndarray:
-        """The next chunk's draws of one row's generator."""
+    def _draw(self, row: int, out: np.ndarray) -> np.ndarray:
+        """The next chunk's draws of one row's generator, into ``out`` (kinds, CHUNK)."""
         walk = self.walks[row]
         assert walk is not None  # internal invariant, not input checking
-        out = np.empty((self.kernel.kinds, CHUNK))
         self.kernel.draw(walk.rng, walk.params, out)
         return out
 
@@ -115,11 +115,8 @@ class _Book:
         used = rows[cols == CHUNK]
         if used.size:
             draws = np.empty((used.size, self.kernel.kinds, CHUNK))
-            walks, kernel = self.walks, self.kernel
             for i, r in enumerate(used.tolist()):
-                walk = walks[r]
-                assert walk is not None  # internal invariant, not input checking
-                kernel.draw(walk.rng, walk.params, draws[i])
+                self._draw(r, draws[i])
             if self.groups:
                 self._correlate(used.tolist(), draws)
             self._fill(used, draws, 0)

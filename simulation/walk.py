@@ -34,15 +34,26 @@ REMEDY = {"overflow": "lower mu, sigma, delta or periods",
           "underflow": "lower sigma, delta or periods, or raise mu"}
 
 
+def out_of_range(prices: np.ndarray) -> np.ndarray:
+    """True for each price that is not a normal double (``inf``, NaN, below 2.2e-308)."""
+    with np.errstate(invalid="ignore"):
+        bad: np.ndarray = ~(prices >= NORMAL_MIN) | (prices == np.inf)
+    return bad
+
+
+def why_out(price: float) -> str:
+    """Why a price out of range is out: ``"underflow"`` or ``"overflow"``."""
+    return "underflow" if price < NORMAL_MIN else "overflow"
+
+
 def first_out_of_range(prices: np.ndarray) -> tuple[int, str] | None:
     """The index of the first price that is not a normal double, and why
     (``"overflow"``, ``"underflow"``); ``None`` when every one is."""
-    with np.errstate(invalid="ignore"):
-        bad = ~(prices >= NORMAL_MIN) | (prices == np.inf)
+    bad = out_of_range(prices)
     if not bad.any():
         return None
     index = int(np.argmax(bad))
-    return index, "underflow" if prices[index] < NORMAL_MIN else "overflow"
+    return index, why_out(float(prices[index]))
 
 
 def generator(seed: int) -> np.random.Generator:
@@ -199,14 +210,24 @@ class GroupWalk:
     def paths_and_vols(self, periods: int) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
         """Each member's first ``periods`` prices and, for a model with a variance, its
         volatilities, from a walk at ``seq`` 0."""
-        outs = [np.empty(periods) for _ in self.walks]
-        vols = [np.empty(periods) for _ in self.walks] if self.walks[0].kernel.has_vol else None
-        for i, walk in enumerate(self.walks):
-            outs[i][0] = walk.params.start_price
-            if vols is not None:
-                vols[i][0] = walk.vol
-        self.take(periods - 1, [out[1:] for out in outs],
-                  None if vols is None else [vol[1:] for vol in vols])
+        return self.stretch(0, periods)
+
+    def stretch(self, first: int, n: int) -> tuple[list[np.ndarray], list[np.ndarray] | None]:
+        """Each member's prices ``S[first]`` .. ``S[first + n - 1]`` (and volatilities, for a
+        model with a variance), walking on from ``seq`` ``first - 1`` (from 0 when ``first``
+        is 0: ``S[0]`` is the start price, as for :class:`PathCursor`)."""
+        walks = self.walks
+        outs = [np.empty(n) for _ in walks]
+        vols = [np.empty(n) for _ in walks] if walks[0].kernel.has_vol else None
+        at = 0
+        if first == 0 and n:
+            for i, walk in enumerate(walks):
+                outs[i][0] = walk.params.start_price
+                if vols is not None:
+                    vols[i][0] = walk.vol
+            at = 1
+        self.take(n - at, [out[at:] for out in outs],
+                  None if vols is None else [vol[at:] for vol in vols])
         return outs, vols
 
 
@@ -216,14 +237,7 @@ def path_and_vols(params: ModelParams, seed: int, periods: int,
     with a variance the volatility ``sqrt(v)`` at each (``None`` otherwise)."""
     if periods < 1:
         raise ValueError(f"periods must be >= 1, got {periods}")
-    walk = Walk(params, seed)
-    prices = np.empty(periods, dtype=np.float64)
-    prices[0] = params.start_price
-    vols = np.empty(periods) if walk.kernel.has_vol else None
-    if vols is not None:
-        vols[0] = walk.vol
-    walk.take(periods - 1, prices[1:], None if vols is None else vols[1:])
-    return prices, vols
+    return PathCursor(Walk(params, seed), 0).take(periods)
 
 
 def path(params: ModelParams, seed: int, periods: int) -> np.ndarray:

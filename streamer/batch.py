@@ -81,7 +81,13 @@ def path_reply(query: str, max_periods: int, market: Market | None = None) -> tu
         _check_range(prices)
     except BadQuery as exc:
         return 400, orjson.dumps({"error": str(exc)})
-    body: dict[str, object] = {"result": prices, "seed": seed, "model": model}
+    return _path_body(prices, vols, seed=seed, model=model)
+
+
+def _path_body(prices: np.ndarray, vols: np.ndarray | None, **fields: object,
+               ) -> tuple[int, bytes]:
+    """A ``/path`` reply: ``result``, then ``fields``, then Heston's ``vol``."""
+    body: dict[str, object] = {"result": prices, **fields}
     if vols is not None:
         body["vol"] = vols
     return 200, orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
@@ -111,11 +117,8 @@ def _symbol_path(args: dict[str, list[str]], max_periods: int,
         index = group.symbols.index(name)
         prices, vols = every[index], None if all_vols is None else all_vols[index]
     _check_range(prices)
-    body: dict[str, object] = {"result": prices, "seed": spec.seed, "model": spec.params.name,
-                               "symbol": name, "t0": spec.t0}
-    if vols is not None:
-        body["vol"] = vols
-    return 200, orjson.dumps(body, option=orjson.OPT_SERIALIZE_NUMPY)
+    return _path_body(prices, vols, seed=spec.seed, model=spec.params.name, symbol=name,
+                      t0=spec.t0)
 
 
 def _once(args: dict[str, list[str]], name: str) -> list[str]:

@@ -18,8 +18,7 @@ import numpy as np
 
 from simulation import CatchUp, Market, MarketError, ModelParams, PathCursor, StreamBank, SymbolSpec
 from simulation.market import Group
-from simulation.walk import GroupWalk
-from simulation.walk import NORMAL_MIN
+from simulation.walk import GroupWalk, out_of_range, why_out
 from streamer import schedule
 from wire import events
 from wire.names import EndReason
@@ -166,25 +165,19 @@ class Hub:
         seq = max(schedule.current_seq(first_spec.t0, first_spec.interval, now), 0)
         tail = min(seq + 1, self._ring_size)
         walk = GroupWalk([(spec.params, spec.seed) for spec in specs], group.lower)
-        prices = [np.empty(tail) for _ in specs]
-        vols = [np.full(tail, np.nan) for _ in specs]
-        if seq - tail + 1 == 0:  # the tail starts at S[0]
-            for out, vol, w in zip(prices, vols, walk.walks):
-                out[0], vol[0] = w.params.start_price, w.vol
-            walk.take(seq, [p[1:] for p in prices], [v[1:] for v in vols])
-        else:
-            walk.take(seq - tail)
-            walk.take(tail, prices, vols)
+        first = seq - tail + 1
+        if first > 0:
+            walk.take(first - 1)
+        prices, vols = walk.stretch(first, tail)
         for w, spec in zip(walk.walks, specs):
             if w.left is not None:
                 raise MarketError(f"symbol {spec.symbol} of group {group.name} leaves the "
                                   f"normal doubles at seq {w.left[0]} ({w.left[1]}); a "
                                   "group's symbols must stay in range")
-        for slot, spec, row, recent, vol in zip(self.bank.add_group(walk), specs, rows, prices,
-                                                vols):
+        for i, (slot, spec, row) in enumerate(zip(self.bank.add_group(walk), specs, rows)):
             stream = self._register(slot, spec.params, spec.seed, spec.t0, spec.interval,
                                     None, seq, spec.symbol)
-            self._keep_symbol(stream, row, seq, recent, vol)
+            self._keep_symbol(stream, row, seq, prices[i], None if vols is None else vols[i])
 
     def _keep_symbol(self, stream: Stream, row: int, seq: int, recent: np.ndarray,
                      vols: np.ndarray | None) -> None:
@@ -397,8 +390,7 @@ class Hub:
             self._ring[rows[kept], seqs[kept] % self._ring_size] = prices[kept]
             if self._vol_ring is not None and vols is not None:
                 self._vol_ring[rows[kept], seqs[kept] % self._ring_size] = vols[kept]
-        with np.errstate(invalid="ignore"):
-            left = ~(prices >= NORMAL_MIN) | (prices == np.inf)  # overflow or underflow
+        left = out_of_range(prices)
         finished = seqs >= self._last[slots]
         ends = finished | left
         if ends.any():
@@ -416,8 +408,7 @@ class Hub:
         if ends.any():
             for slot, seq, bad, price in zip(slots[ends].tolist(), seqs[ends].tolist(),
                                              left[ends].tolist(), prices[ends].tolist()):
-                reason = None if not bad else (EndReason.UNDERFLOW if price < NORMAL_MIN
-                                               else EndReason.OVERFLOW)
+                reason = EndReason(why_out(price)) if bad else None
                 self._end(self._streams[slot], seq - 1 if bad else seq, reason)
 
     def _route_private(self, slots: np.ndarray, owners: np.ndarray, seqs: np.ndarray,
