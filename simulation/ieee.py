@@ -3,24 +3,27 @@
 numpy picks its ``exp`` and ``log`` kernels at run time by CPU (AVX-512, AVX2, baseline), and
 they do not round alike: a path whose every price is computed from the one before differs
 between two machines from the first differing rounding on. These two functions use only
-operations that IEEE 754 rounds exactly one way (``+ - * /``, ``rint``, ``frexp``, ``ldexp``,
-table lookups) in a fixed order, so they give the same bits on every CPU and with every
-numpy kernel. ``exp`` is accurate to about half a unit in the last place, ``log`` to 1.5
-(``tests/simulation/test_ieee.py`` checks them against 50-digit references); speed is a few
-numpy calls per element, which is why the models call them once per block of prices.
+operations that IEEE 754 rounds exactly one way (``+ - * /``, ``rint``, ``ldexp``, integer
+operations on the bits, table lookups) in a fixed order, so they give the same bits on every
+CPU and with every numpy kernel. ``exp`` is accurate to about half a unit in the last place,
+``log`` to about one (``tests/simulation/test_ieee.py`` checks them against 50-digit
+references); speed is a few numpy calls per element, which is why the models call them once
+per block of prices (:func:`log_float` is ``log`` for one Python float).
 
 Tables are computed at import with :mod:`decimal` (software arithmetic, the same
 everywhere) and rounded once to double.
 
 ``exp``: ``x = k ln2 / 128 + r`` with ``|r| <= ln2 / 256``; ``exp(x) = 2^(k // 128) *
 2^((k % 128) / 128) * (1 + p(r))``, ``p`` the degree-5 Taylor polynomial (remainder below
-``1e-18``). ``log``: ``x = 2^e * f`` with ``f`` in ``[1/sqrt(2), sqrt(2))``; ``f = c (1 + r)``
-with ``c = j / 128`` the nearest table point, ``|r| <= 1 / 180``; ``log(x) = (e ln2_hi +
-log_hi(c)) + (e ln2_lo + log_lo(c) + log1p(r))``, ``log1p`` a degree-8 series.
+``1e-18``). ``log``: ``x = 2^e * z`` with ``z`` in ``[0.707, 1.414)``, split by its top eight
+mantissa bits into 256 intervals; ``z = c (1 + r)`` with ``c`` the centre of ``z``'s interval
+(1 for the two beside 1), ``|r| <= 1 / 256``; ``log(x) = (e ln2_hi + log_hi(c)) + (e ln2_lo +
+log_lo(c) + log1p(r))``, ``log1p`` a degree-7 series (remainder below ``2e-18`` relative).
 """
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Callable
 from decimal import Decimal, localcontext
@@ -31,6 +34,34 @@ import numpy as np
 _STEPS = 128  # table points per octave
 _BLOCK = 8192  # elements computed at once
 _EXP_CLAMP = 800.0  # exp of anything beyond is 0 or inf anyway; keeps k in int64
+
+
+def _double(bits: int) -> float:
+    value: float = struct.unpack("<d", struct.pack("<q", bits))[0]
+    return value
+
+
+def _bits(value: float) -> int:
+    bits: int = struct.unpack("<q", struct.pack("<d", value))[0]
+    return bits
+
+
+_LOG_SHIFT = 44  # the mantissa bits below an interval's index
+_LOG_INTERVALS = 1 << (52 - _LOG_SHIFT)  # intervals per octave: 256
+_LOG_OFF = _bits(math.sqrt(0.5)) & ~((1 << _LOG_SHIFT) - 1)  # where the octave of z starts
+_EXPONENT_INT = -1 << 52  # the sign and exponent bits
+_EXPONENT = np.int64(_EXPONENT_INT)
+
+
+def _log_row(i: int) -> tuple[float, float, float, float]:
+    """Interval ``i`` of ``z``: its centre ``c`` (1 exactly for the two intervals beside 1, so
+    that a log near 1 keeps its relative accuracy), ``1/c``, and ``ln c`` as ``hi + lo``."""
+    start = _LOG_OFF + (i << _LOG_SHIFT)
+    one = _bits(1.0)
+    c = 1.0 if one in (start, start + (1 << _LOG_SHIFT)) else _double(
+        start + (1 << (_LOG_SHIFT - 1)))
+    ln = Decimal(c).ln()
+    return c, float(1 / Decimal(c)), float(ln), float(ln - Decimal(float(ln)))
 
 
 def _split(value: Decimal, free_bits: int) -> tuple[float, float]:
@@ -49,16 +80,11 @@ with localcontext() as _ctx:
                         for j, hi in enumerate(_EXP_HI)])
     _STEP_HI, _STEP_LO = _split(_LN2 / _STEPS, 24)  # k < 2**18 here
     _LN2_HI, _LN2_LO = _split(_LN2, 12)  # binary exponents < 2**11
-    _LOG_POINTS = np.arange(2 * _STEPS, dtype=np.float64) / _STEPS  # c_j = j / 128
-    _LOG_HI = np.array([float((Decimal(j) / _STEPS).ln()) if j else 0.0
-                        for j in range(2 * _STEPS)])
-    _LOG_LO = np.array([float((Decimal(j) / _STEPS).ln() - Decimal(float(hi))) if j else 0.0
-                        for j, hi in enumerate(_LOG_HI)])
-    _LOG_INV = np.array([float(_STEPS / Decimal(j)) if j else 0.0 for j in range(2 * _STEPS)])
+    _LOG_ROWS = [_log_row(i) for i in range(_LOG_INTERVALS)]
+    _LOG_TABLE = np.array(_LOG_ROWS)
 _INV_STEP = float(_STEPS / _LN2)
-_SQRT_HALF = float(Decimal("0.5").sqrt())
 _EXP_C = (1 / 2, 1 / 6, 1 / 24, 1 / 120)
-_LOG_C = tuple(float(Decimal((-1) ** (n + 1)) / n) for n in range(2, 9))  # -1/2, 1/3, ...
+_LOG_C = tuple(float(Decimal((-1) ** (n + 1)) / n) for n in range(2, 8))  # -1/2, 1/3, ...
 
 
 def _blockwise(kernel: Callable[[np.ndarray], np.ndarray]) -> Callable[[Any], np.ndarray]:
@@ -118,18 +144,23 @@ def exp(x: np.ndarray) -> np.ndarray:
 @_blockwise
 def log(x: np.ndarray) -> np.ndarray:
     """``ln x`` elementwise for positive normal ``x``, the same bits on every machine (other
-    inputs give meaningless numbers, not errors: callers keep to the domain)."""
-    f, e = np.frexp(x)  # x = f * 2**e, f in [0.5, 1)
-    low = f < _SQRT_HALF
-    np.add(f, f, out=f, where=low)  # now in [1/sqrt(2), sqrt(2))
-    e -= low
-    j = np.multiply(f, _STEPS)
-    j = np.rint(j, out=j).astype(np.int64)
-    r = np.subtract(f, np.take(_LOG_POINTS, j), out=f)  # exact (Sterbenz)
-    r *= np.take(_LOG_INV, j)
-    c2, c3, c4, c5, c6, c7, c8 = _LOG_C
-    q = np.multiply(r, c8)
-    for c in (c7, c6, c5, c4, c3):
+    inputs give meaningless numbers, not errors: callers keep to the domain).
+
+    Works on the bits: ``x = 2^e z`` with ``z`` in ``[0.707, 1.414)`` and the interval of
+    ``z`` read from its top mantissa bits, integer operations only (written in ``x``)."""
+    bits = x.view(np.int64)
+    moved = np.subtract(bits, _LOG_OFF)
+    i = np.right_shift(moved, _LOG_SHIFT)
+    i &= _LOG_INTERVALS - 1
+    e = np.right_shift(moved, 52)  # arithmetic: negative below 1
+    moved &= _EXPONENT
+    bits -= moved  # x is now z = x / 2**e
+    row = np.take(_LOG_TABLE, i, axis=0)  # c, 1/c, log_hi(c), log_lo(c)
+    r = np.subtract(x, row[..., 0], out=x)  # exact (Sterbenz)
+    r *= row[..., 1]
+    c2, c3, c4, c5, c6, c7 = _LOG_C
+    q = np.multiply(r, c7)
+    for c in (c6, c5, c4, c3):
         q += c
         q *= r
     q += c2
@@ -138,10 +169,24 @@ def log(x: np.ndarray) -> np.ndarray:
     w += r  # r + r * r * (c2 + r * (c3 + ...)): log1p(r)
     ef = e.astype(np.float64)
     q = np.multiply(ef, _LN2_LO, out=q)
-    q += np.take(_LOG_LO, j)
+    q += row[..., 3]
     w += q  # lo = (e ln2_lo + log_lo(c)) + log1p(r)
     s = np.multiply(ef, _LN2_HI, out=ef)  # exact
-    s += np.take(_LOG_HI, j)
+    s += row[..., 2]
     s += w
     result: np.ndarray = s
     return result
+
+
+def log_float(x: float) -> float:
+    """:func:`log` of one Python float, the same operations in the same order (so the same
+    bits), for code that walks a path one float at a time and cannot afford an array call."""
+    bits = _bits(x)
+    moved = bits - _LOG_OFF
+    c, inv, hi, lo = _LOG_ROWS[(moved >> _LOG_SHIFT) & (_LOG_INTERVALS - 1)]
+    e = float(moved >> 52)
+    r = (_double(bits - (moved & _EXPONENT_INT)) - c) * inv
+    c2, c3, c4, c5, c6, c7 = _LOG_C
+    q = ((((r * c7 + c6) * r + c5) * r + c4) * r + c3) * r + c2
+    w = r * r * q + r
+    return e * _LN2_HI + hi + (w + (e * _LN2_LO + lo))

@@ -36,13 +36,16 @@ from simulation.params import GBMParams, HestonParams, MertonParams, ModelParams
 
 #: Steps a chunked model draws for at once; part of what defines its paths.
 CHUNK = 128
-#: Andersen's switch between the QE scheme's two branches.
-PSI_SWITCH = 1.5
+#: Andersen's switch between the QE scheme's two branches, ``psi <= 1.5``, as ``t = 2 / psi``.
+T_SWITCH = 4 / 3
 
 Consts = Sequence[Any]  # per-stream constants: floats, or arrays with one entry per stream
 #: Elements of the arrays of one piece of elementwise work: a few dozen passes over arrays
 #: that stay in the CPU's cache cost a fraction of passes over arrays in memory.
 PIECE_ELEMENTS = 8192
+#: Streams a recursive model walks across at once: a step's few arrays of this many stay in
+#: cache, and each numpy call still covers enough of them to cost little per element.
+WALK_ROWS = 8192
 
 
 def row_groups(rows: int) -> list[slice]:
@@ -194,27 +197,34 @@ class OU(Kernel):
 
 class Heston(Kernel):
     """Andersen's QE scheme (2008) for the variance, with his martingale correction for the
-    log price, central weights (gamma1 = gamma2 = 1/2):
+    log price, central weights (gamma1 = gamma2 = 1/2). From the variance ``v`` before a step:
 
-    * ``m = theta + (v - theta) e^(-kappa dt)``, ``s^2 = v xi^2 e (1 - e) / kappa + theta xi^2
-      (1 - e)^2 / (2 kappa)``, ``psi = s^2 / m^2``;
-    * ``psi <= 1.5``: ``v' = a (b + Zv)^2`` with ``b^2 = 2/psi - 1 + sqrt(2/psi (2/psi - 1))``,
-      ``a = m / (1 + b^2)``; else ``v' = 0`` with probability ``p = (psi - 1) / (psi + 1)``
-      (``U <= p``), otherwise ``E / beta`` with ``beta = (1 - p) / m`` and ``E`` exponential;
-    * ``y' = y + mu dt + K0* + K1 v + K2 v' + sqrt(K3 v + K4 v') Zx``, where ``K0*`` makes
-      ``E[S'/S | v] = exp(mu dt)`` exactly: ``-A b^2 a / (1 - 2 A a) + ln(1 - 2 A a) / 2`` or
-      ``-ln(p + beta (1 - p) / (beta - A))``, minus ``(K1 + K3 / 2) v``, ``A = K2 + K4 / 2``.
-      Where that expectation does not exist (``2 A a >= 1``, ``A >= beta``: only for a strongly
-      positive ``rho`` and long steps) the plain ``K0 = -rho kappa theta dt / xi`` is used.
+    * ``m = v e + theta (1 - e)``, ``e = e^(-kappa dt)``, the next variance's conditional mean;
+      ``h = s^2 / 2 = v xi^2 e (1 - e) / (2 kappa) + theta xi^2 (1 - e)^2 / (4 kappa)``, half its
+      conditional variance; ``t = m^2 / h = 2 / psi``;
+    * ``t >= 4/3`` (``psi <= 1.5``): ``v' = a (sqrt(b2) + Zv)^2`` with ``b2 = (t - 1) +
+      sqrt(t (t - 1))``, ``a = m / (1 + b2)``; else ``v' = 0`` with probability ``p = (2 - t) /
+      (2 + t)`` (``U <= p``), otherwise ``ln((1 - p) / (1 - U)) / beta`` with ``1 - p = 2 t / (2 +
+      t)``, ``beta = (1 - p) / m`` (Andersen's inversion of the branch's distribution);
+    * ``y' = y + mu dt + K0* + K1 v + K2 v' + sqrt(K3 (v + v')) Zx``, where ``K0*`` makes
+      ``E[S'/S | v] = exp(mu dt)`` exactly: with ``A = K2 + K3 / 2``, ``K0* + K1 v = ln(1 - 2 A
+      a) / 2 - A b2 a / (1 - 2 A a) - K3 v / 2`` or ``-ln(p + (1 - p) / (1 - A / beta)) - K3 v
+      / 2``. Where that expectation does not exist (``2 A a >= 1``, ``A >= beta``: only for a
+      strongly positive ``rho`` and long steps) the plain ``K0 = -rho kappa theta dt / xi`` is
+      used.
 
-    Per chunk: ``standard_normal`` for ``Zv`` then ``Zx`` (one call, 2 x CHUNK), ``random``
-    for ``U``, ``standard_exponential`` for ``E``: the draws' rows are ``Zv, Zx, U, E``.
+    Per chunk: ``standard_normal`` for ``Zv`` then ``Zx`` (one call, 2 x CHUNK), then
+    ``random`` for ``U``: the draws' rows are ``Zv, Zx, U``.
 
-    With ``rho <= 0`` the correction always exists (``A <= -rho^2 dt / 4 <= 0``); the
-    constant ``always`` says so, and the step then skips the checks (the same numbers)."""
+    The variance is walked step by step (vectorised across streams), each step computing only
+    ``v'`` (the exponential branch only where it is taken); the increments of ``y`` are then
+    computed for all the steps at once from ``v`` and ``v'``, which repeats the few operations
+    that give ``m``, ``t``, ``b2`` and ``a`` (the same operations, so the same bits and the same
+    branches). With ``rho <= 0`` the correction always exists (``A <= -rho^2 dt / 4 <= 0``);
+    the constant ``always`` says so, and the increments then skip the checks."""
 
     name = "heston"
-    kinds = 4
+    kinds = 3
     chunked = True
     recursive = True
     has_vol = True
@@ -228,120 +238,146 @@ class Heston(Kernel):
         dt, kappa, theta, xi, rho = p.dt, p.kappa, p.theta, p.xi, p.rho
         e = _exp1(-kappa * dt)
         one_minus_e = -expm1(-kappa * dt)
-        c1 = xi * xi * e * one_minus_e / kappa
-        c2 = theta * xi * xi * one_minus_e * one_minus_e / (2 * kappa)
+        c1h = xi * xi * e * one_minus_e / (2 * kappa)
+        c2h = theta * xi * xi * one_minus_e * one_minus_e / (4 * kappa)
         k0 = -rho * kappa * theta * dt / xi
         k1 = 0.5 * dt * (kappa * rho / xi - 0.5) - rho / xi
         k2 = 0.5 * dt * (kappa * rho / xi - 0.5) + rho / xi
         k3 = 0.5 * dt * (1 - rho * rho)
-        a = k2 + 0.5 * k3
-        return (e, c1, c2, theta, p.mu * dt, k0, k1, k2, k3, a, k1 + 0.5 * k3,
-                float(rho <= 0.0))
+        return (e, theta * one_minus_e, c1h, c2h, p.mu * dt, k0, k1, k2, k3, 0.5 * k3,
+                k2 + 0.5 * k3, float(rho <= 0.0))
 
     def draw(self, rng: np.random.Generator, params: HestonParams, out: np.ndarray) -> None:
         if out.shape[1] == CHUNK and out.flags.c_contiguous:  # a bank's block: no copies
             rng.standard_normal(out=out[:2].reshape(-1))
             rng.random(out=out[2])
-            rng.standard_exponential(out=out[3])
             return
         for start in range(0, out.shape[1], CHUNK):
-            chunk = np.empty((4, CHUNK))
+            chunk = np.empty((3, CHUNK))
             self.draw(rng, params, chunk)
             out[:, start:start + CHUNK] = chunk
 
-    @staticmethod
-    def _moments(c: Consts, v: Any) -> tuple[Any, Any]:
-        """The conditional mean ``m`` of the next variance, and ``psi``."""
-        e, c1, c2, theta = c[:4]
-        m = theta + (v - theta) * e
-        return m, (v * c1 + c2) / (m * m)
-
-    def _qe(self, c: Consts, v: np.ndarray, zv: np.ndarray, u: np.ndarray, ex: np.ndarray,
-            ) -> tuple[np.ndarray, ...]:
-        """The next variance of each stream, and what the correction needs."""
-        m, psi = self._moments(c, v)
-        quad = psi <= PSI_SWITCH
-        t = 2.0 / psi
-        b2 = (t - 1.0) + np.sqrt(t * (t - 1.0))
-        a = m / (1.0 + b2)
-        w = np.sqrt(b2) + zv
-        p = (psi - 1.0) / (psi + 1.0)
-        beta = (1.0 - p) / m
-        exponential = (u > p) * (ex / beta)  # 0.0 where u <= p (ex / beta >= 0 there)
-        return np.where(quad, a * (w * w), exponential), quad, b2, a, p, beta
-
-    def _increments(self, c: Consts, v: np.ndarray, after: np.ndarray, quad: np.ndarray,
-                    b2: np.ndarray, a: np.ndarray, p: np.ndarray, beta: np.ndarray,
-                    zx: np.ndarray) -> np.ndarray:
-        mudt, k0, k1, k2, k3, big_a, k1h, always = c[4:]
-        den = 1.0 - (big_a + big_a) * a
-        arg = np.where(quad, den, p + beta * (1.0 - p) / (beta - big_a))
-        if np.all(always):
-            log = ieee.log(arg)
-            k0_star = np.where(quad, 0.5 * log - (big_a * b2) * a / den, -log) - k1h * v
-        else:
-            ok = np.where(quad, den > 0.0, beta > big_a)
-            log = ieee.log(np.where(ok, arg, 1.0))
-            corrected = np.where(quad, 0.5 * log - (big_a * b2) * a / den, -log) - k1h * v
-            k0_star = np.where(ok, corrected, k0)
-        inc: np.ndarray = (((mudt + k0_star) + k1 * v) + k2 * after) + np.sqrt(
-            k3 * v + k3 * after) * zx
-        return inc
-
     def walk(self, c: Consts, y: float, v: float, draws: np.ndarray,
              ) -> tuple[np.ndarray, np.ndarray | None]:
-        e, c1, c2, theta = (float(x) for x in c[:4])
-        sqrt = math.sqrt
-        variances = []
+        e, th1, c1h, c2h = (float(x) for x in c[:4])
+        sqrt, log, switch = math.sqrt, ieee.log_float, T_SWITCH
+        after = []
         start = v
-        for zv, u, ex in zip(draws[0].tolist(), draws[2].tolist(), draws[3].tolist()):
-            m = theta + (v - theta) * e  # the same operations as _moments and _qe
-            psi = (v * c1 + c2) / (m * m)
-            if psi <= PSI_SWITCH:
-                t = 2.0 / psi
-                b2 = (t - 1.0) + sqrt(t * (t - 1.0))
-                a = m / (1.0 + b2)
+        for zv, u in zip(draws[0].tolist(), draws[2].tolist()):
+            m = v * e + th1  # the same operations as _variances and _increments
+            t = (m * m) / (v * c1h + c2h)
+            if t >= switch:
+                t1 = t - 1.0
+                b2 = t1 + sqrt(t * t1)
                 w = sqrt(b2) + zv
-                v = a * (w * w)
+                v = (m / (1.0 + b2) * w) * w
             else:
-                p = (psi - 1.0) / (psi + 1.0)
-                v = 0.0 if u <= p else ex / ((1.0 - p) / m)
-            variances.append(v)
-        return self._log_prices(c, y, start, np.array(variances), draws)
+                q = 2.0 + t
+                if u <= (2.0 - t) / q:
+                    v = 0.0
+                else:
+                    keep = (t + t) / q  # 1 - p
+                    v = (m / keep) * log(keep / (1.0 - u))
+            after.append(v)
+        vs = np.array(after)
+        before = np.concatenate(([start], vs[:-1]))
+        with np.errstate(all="ignore"):
+            inc = self._increments(c, before, vs, draws[1])
+        return np.cumsum(np.concatenate(([y], inc)))[1:], vs
 
     def walk_rows(self, c: Consts, y: np.ndarray, v: np.ndarray, draws: np.ndarray,
                   ) -> tuple[np.ndarray, np.ndarray | None]:
-        steps, rows = draws.shape[2], draws.shape[0]
-        by_step = np.empty((steps, 3, rows))  # (steps, Zv U E, rows)
-        for g in row_groups(rows):  # a transpose a cache-sized piece at a time
-            by_step[:, 0:2, g] = draws[g, 0:4:2].transpose(2, 1, 0)
-            by_step[:, 2, g] = draws[g, 3].T
-        kept = np.empty((6, steps, rows))  # v', quad, b2, a, p, beta of each step
-        start = v
-        with np.errstate(all="ignore"):  # the branch not taken may divide by 0 or sqrt(-x)
-            for k, (zv, u, ex) in enumerate(by_step):
-                kept[:, k] = self._qe(c, v, zv, u, ex)
-                v = kept[0, k]
-        after = np.ascontiguousarray(kept[0].T)
-        before = np.concatenate((start[:, None], after[:, :-1]), axis=1)
-        ys = np.empty_like(after)
-        for g in row_groups(rows):  # each piece's arrays stay in cache
-            quad, b2, a, p, beta = (x[:, g].T for x in kept[1:])
-            with np.errstate(all="ignore"):
-                inc = self._increments([x[g, None] for x in c], before[g], after[g],
-                                       quad != 0.0, b2, a, p, beta, draws[g, 1])
-            ys[g] = np.cumsum(np.concatenate((y[g, None], inc), axis=1), axis=1)[:, 1:]
+        rows, steps = draws.shape[0], draws.shape[2]
+        ys, after = np.empty((rows, steps)), np.empty((rows, steps))
+        for wide in range(0, rows, WALK_ROWS):  # the walk's few arrays stay in cache
+            w = slice(wide, wide + WALK_ROWS)
+            after[w] = self._variances([x[w] for x in c], v[w], draws[w])
+            before = np.concatenate((v[w, None], after[w, :-1]), axis=1)
+            for g in row_groups(len(before)):  # each piece's arrays stay in cache
+                rg = slice(wide + g.start, wide + g.stop)
+                with np.errstate(all="ignore"):
+                    inc = self._increments([x[rg, None] for x in c], before[g], after[rg],
+                                           draws[rg, 1])
+                ys[rg] = np.cumsum(np.concatenate((y[rg, None], inc), axis=1), axis=1)[:, 1:]
         return ys, after
 
-    def _log_prices(self, c: Consts, y: Any, start: Any, after: np.ndarray,
-                    draws: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """``y`` along the steps of one stream, once the variance after each step is known:
-        every step's increment at once (``start``: the variance before the first step)."""
-        before = np.concatenate(([start], after[:-1]))
-        with np.errstate(all="ignore"):
-            _, quad, b2, a, p, beta = self._qe(c, before, draws[0], draws[2], draws[3])
-            inc = self._increments(c, before, after, quad, b2, a, p, beta, draws[1])
-        return np.cumsum(np.concatenate(([y], inc)))[1:], after
+    def _variances(self, c: Consts, v: np.ndarray, draws: np.ndarray) -> np.ndarray:
+        """The variance after each step of each row, walked one step at a time across rows."""
+        rows, steps = draws.shape[0], draws.shape[2]
+        by_step = np.empty((steps, 2, rows))  # (steps, Zv U, rows)
+        for g in row_groups(rows):  # a transpose a cache-sized piece at a time
+            by_step[:, :, g] = draws[g, 0:3:2].transpose(2, 1, 0)
+        after = np.empty((steps, rows))
+        e, th1, c1h, c2h = c[:4]
+        m, t, t1, x = (np.empty(rows) for _ in range(4))
+        with np.errstate(all="ignore"):  # the branch not taken may divide by 0 or sqrt(-x)
+            for k, (zv, u) in enumerate(by_step):
+                np.multiply(v, e, out=m)
+                m += th1  # m = v e + theta (1 - e)
+                np.multiply(v, c1h, out=x)
+                x += c2h
+                np.multiply(m, m, out=t)
+                t /= x  # t = m^2 / h
+                np.subtract(t, 1.0, out=t1)
+                np.multiply(t, t1, out=x)
+                np.sqrt(x, out=x)
+                x += t1  # b2 = (t - 1) + sqrt(t (t - 1))
+                nxt = after[k]
+                np.add(x, 1.0, out=nxt)
+                np.divide(m, nxt, out=nxt)  # a
+                np.sqrt(x, out=x)
+                x += zv
+                nxt *= x
+                nxt *= x  # v' = (a w) w
+                low = np.flatnonzero(t < T_SWITCH)
+                if low.size:
+                    nxt[low] = self._exponential(m[low], t[low], u[low])
+                v = nxt
+        return after.T
+
+    @staticmethod
+    def _exponential(m: np.ndarray, t: np.ndarray, u: np.ndarray) -> np.ndarray:
+        """QE's exponential branch, where ``t < 4/3``."""
+        q = 2.0 + t
+        keep = (t + t) / q  # 1 - p
+        out: np.ndarray = np.where(u > (2.0 - t) / q,
+                                   (m / keep) * ieee.log(keep / (1.0 - u)), 0.0)
+        return out
+
+    @staticmethod
+    def _increments(c: Consts, before: np.ndarray, after: np.ndarray, zx: np.ndarray,
+                    ) -> np.ndarray:
+        """The increments of ``y``, from the variance before and after each step."""
+        e, th1, c1h, c2h, mudt, k0, k1, k2, k3, k3h, big_a, always = c
+        m = before * e + th1
+        t = (m * m) / (before * c1h + c2h)
+        t1 = t - 1.0
+        b2 = t1 + np.sqrt(t * t1)
+        a = m / (1.0 + b2)
+        den = 1.0 - (big_a + big_a) * a
+        low = np.flatnonzero(t < T_SWITCH)
+        arg = den.copy()
+        if low.size:
+            a_low = np.broadcast_to(big_a, t.shape).reshape(-1)[low]
+            tl, ml = t.reshape(-1)[low], m.reshape(-1)[low]
+            q = 2.0 + tl
+            keep = (tl + tl) / q  # 1 - p
+            ab = a_low * (ml / keep)  # A / beta
+            arg.reshape(-1)[low] = (2.0 - tl) / q + keep / (1.0 - ab)
+        if not np.all(always):
+            ok = den > 0.0
+            if low.size:
+                ok.reshape(-1)[low] = ab < 1.0
+            arg = np.where(ok, arg, 1.0)
+        log = ieee.log(arg)
+        corr = 0.5 * log - ((big_a * b2) * a) / den
+        if low.size:
+            corr.reshape(-1)[low] = -log.reshape(-1)[low]
+        base = corr - k3h * before
+        if not np.all(always):
+            base = np.where(ok, base, k0 + k1 * before)
+        inc: np.ndarray = ((mudt + base) + k2 * after) + np.sqrt(k3 * (before + after)) * zx
+        return inc
 
 
 KERNELS: dict[str, Kernel] = {k.name: k for k in (GBM(), Merton(), OU(), Heston())}

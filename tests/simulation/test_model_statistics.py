@@ -25,6 +25,7 @@ import QuantLib as ql  # type: ignore[import-untyped]
 from scipy import stats
 
 from simulation import HestonParams, MertonParams, OUParams, StreamBank, path_and_vols
+from simulation.kernels import KERNELS
 from simulation.params import ModelParams
 
 #: Standard errors an estimate may stray from its expectation.
@@ -414,6 +415,48 @@ def test_heston_feller_case_uses_the_exponential_branch() -> None:
     assert 2 * p.kappa * p.theta < p.xi**2
     assert sample.zero_variances > 0.01 * sample.steps  # v' = 0 has probability >= 0.2 there
     assert all(v.min() >= 0.0 for v in sample.variances.values())
+
+
+def qe_one_step(p: HestonParams, n: int, seed: int) -> np.ndarray:
+    """``n`` draws of the variance one step after ``v0``, through the scheme's own walk."""
+    kernel = KERNELS["heston"]
+    rng = np.random.default_rng(seed)
+    draws = np.empty((n, kernel.kinds, 1))
+    draws[:, 0:2, 0] = rng.standard_normal((n, 2))
+    draws[:, 2, 0] = rng.random(n)
+    consts = [np.full(n, x) for x in kernel.constants(p)]
+    _, after = kernel.walk_rows(consts, np.zeros(n), np.full(n, p.v0), draws)
+    assert after is not None
+    return after[:, 0]
+
+
+# psi = s^2 / m^2 of the first step: 0.01 (the quadratic branch) and 9.6 (the exponential one)
+QE_BRANCHES = [
+    pytest.param(HestonParams(100.0, 0.1, 1.0, 0.09, 3.0, 0.05, 0.5, -0.9), id="quadratic"),
+    pytest.param(HestonParams(100.0, 0.1, 5.0, 0.001, 1.5, 0.04, 1.2, -0.9), id="exponential"),
+]
+
+
+@pytest.mark.parametrize("p", QE_BRANCHES)
+def test_one_qe_step_has_the_exact_conditional_mean_and_variance(p: HestonParams) -> None:
+    """QE draws each next variance from a law with the CIR transition's own mean and variance:
+    one step shows either branch's distribution, not diluted by the other's."""
+    m, s2 = cir_moments(p, p.dt)
+    v = qe_one_step(p, 400_000, 11)
+    psi = s2 / m**2
+    assert (psi < 1.5) == (p.v0 > 0.01)
+    q = (psi - 1) / (psi + 1) if psi > 1.5 else 0.0
+    wrong_variance = {
+        "xi**2 passed as xi": cir_moments(replace(p, xi=p.xi**2), p.dt)[1],
+        "dt is delta": cir_moments(p, p.delta)[1],
+    }
+    if psi > 1.5:  # the branch's exponential replaced by its mean: E[v'^2] halves
+        wrong_variance["exponential part at its mean"] = m * m / (1 - q) - m * m
+
+    assert_estimate(float(v.mean()), m, mean_se(v), {"no mean reversion": p.v0})
+    assert_estimate(float(v.var(ddof=1)), s2, variance_se(v), wrong_variance)
+    if psi > 1.5:
+        assert float(np.mean(v == 0.0)) == pytest.approx(q, abs=6 * math.sqrt(q * (1 - q) / len(v)))
 
 
 # --- OU -----------------------------------------------------------------------------------------
