@@ -11,14 +11,18 @@ Each figure is compared in the same run with a baseline:
 
     .venv/bin/python bench/simulation_speed.py [--rounds 5]
     .venv/bin/python bench/simulation_speed.py --baseline DIR   # GBM here and in DIR, alternated
+    .venv/bin/python bench/simulation_speed.py --baseline DIR --models gbm,heston
 
-``--baseline`` measures only GBM, in this tree and in another checkout (``git worktree add
-DIR COMMIT``), alternated in one run: how the simulation's own speed moved between commits.
+``--baseline`` measures only the ``--models`` named (GBM by default), in this tree and in
+another checkout (``git worktree add DIR COMMIT``), alternated in one run, each run stepping
+every model's bank in turns: how the simulation's own speed moved between commits, and each
+model's ratio to GBM with less of the shared machine's noise (best of ``3 x --rounds``).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import math
 import random
 import subprocess
@@ -26,6 +30,7 @@ import sys
 import statistics
 import time
 from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
@@ -88,50 +93,79 @@ def python_path(periods: int) -> list[float]:
     return prices
 
 
-#: GBM's figures in a given tree, printed as three numbers (run in a fresh interpreter there).
-_GBM_IN_TREE = """
-import sys, time, numpy as np
+#: The figures of some models in a given tree, as JSON: every bank built once, then stepped
+#: in turns, best of the repeats (run in a fresh interpreter there).
+_IN_TREE = """
+import json, sys, time, numpy as np
 sys.path.insert(0, sys.argv[1])
-from simulation import GBMParams, StreamBank, path
-p, out = GBMParams(70.0, 0.05, 0.3, 1.0), []
-for streams, steps in ((1000, 1024), (100000, 128)):
-    bank = StreamBank(capacity=streams)
-    for seed in range(streams):
-        bank.add(p, seed)
-    slots = np.arange(streams)
+import simulation
+from simulation import StreamBank, path
+models, repeats, out = json.loads(sys.argv[2]), int(sys.argv[3]), {}
+for streams, steps in ((1000, 256), (100000, 128)):
+    banks, slots = {}, np.arange(streams)
+    for name, (kind, fields) in models.items():
+        banks[name] = StreamBank(capacity=streams)
+        for seed in range(streams):
+            banks[name].add(getattr(simulation, kind)(*fields), seed)
+    for _ in range(repeats):
+        for name, bank in banks.items():
+            start = time.perf_counter()
+            for _ in range(steps):
+                bank.step(slots)
+            took = (time.perf_counter() - start) / streams / steps * 1e9
+            out[f"{name} {streams}"] = min(out.get(f"{name} {streams}", took), took)
+    del banks
+for name, (kind, fields) in models.items():
     start = time.perf_counter()
-    for _ in range(steps):
-        bank.step(slots)
-    out.append((time.perf_counter() - start) / streams / steps * 1e9)
-start = time.perf_counter()
-path(p, 7, 1_000_000)
-out.append((time.perf_counter() - start) * 1e3)
-print(*out)
+    path(getattr(simulation, kind)(*fields), 7, 1_000_000)
+    out[f"{name} path"] = (time.perf_counter() - start) * 1e3
+print(json.dumps(out))
 """
 
 
-def against_baseline(baseline: Path, rounds: int) -> None:
+def against_baseline(baseline: Path, rounds: int, names: list[str]) -> None:
+    """``names``' figures here and in ``baseline``, the trees alternated ``rounds`` times,
+    each run stepping every model's bank in turns three times: the best of all."""
     trees = {"this tree": ROOT, "baseline": baseline.resolve()}
-    best: dict[str, list[float]] = {}
+    models = {name: (type(MODELS[name]).__name__,
+                     [getattr(MODELS[name], f.name) for f in fields(MODELS[name])])
+              for name in names}
+    best: dict[str, dict[str, float]] = {}
     for _ in range(rounds):
-        for name, tree in trees.items():
-            done = subprocess.run([sys.executable, "-c", _GBM_IN_TREE, str(tree)], check=True,
-                                  capture_output=True, text=True)
-            figures = [float(x) for x in done.stdout.split()]
-            best[name] = [min(a, b) for a, b in zip(best.get(name, figures), figures)]
-    for name, (small, large, one_path) in best.items():
-        print(f"gbm, {name:9}: 1,000 streams {small:6.1f} ns per stream-step, 100,000 streams "
-              f"{large:6.1f} ns, a path of 1,000,000 prices {one_path:6.1f} ms")
+        for tree_name, tree in trees.items():
+            done = subprocess.run([sys.executable, "-c", _IN_TREE, str(tree),
+                                   json.dumps(models), "3"],
+                                  check=True, capture_output=True, text=True)
+            figures = json.loads(done.stdout)
+            kept = best.setdefault(tree_name, figures)
+            for key, value in figures.items():
+                kept[key] = min(kept[key], value)
+    for tree_name, figures in best.items():
+        for name in names:
+            small, large = figures[f"{name} 1000"], figures[f"{name} 100000"]
+            ratios = "" if name == "gbm" or "gbm" not in names else (
+                f" ({small / figures['gbm 1000']:.2f}x, "
+                f"{large / figures['gbm 100000']:.2f}x gbm)")
+            print(f"{name:6} {tree_name:9}: 1,000 streams {small:6.1f} ns per stream-step, "
+                  f"100,000 streams {large:6.1f} ns{ratios}, a path of 1,000,000 prices "
+                  f"{figures[f'{name} path']:6.1f} ms")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rounds", type=int, default=5, help="runs of each model, alternated")
     parser.add_argument("--baseline", type=Path, default=None, metavar="DIR",
-                        help="GBM only, here and in the checkout in DIR, alternated")
+                        help="--models only, here and in the checkout in DIR, alternated")
+    parser.add_argument("--models", default="gbm", metavar="NAMES",
+                        help="with --baseline: the models to measure, comma-separated "
+                             "(default gbm; the baseline must have them)")
     args = parser.parse_args()
     if args.baseline is not None:
-        against_baseline(args.baseline, args.rounds)
+        names = args.models.split(",")
+        unknown = sorted(set(names) - set(MODELS))
+        if unknown:
+            parser.error(f"--models: unknown {', '.join(unknown)} (known: {', '.join(MODELS)})")
+        against_baseline(args.baseline, args.rounds, names)
         return
     for streams, steps in ((1_000, 1_024), (100_000, 128)):
         best = dict.fromkeys(MODELS, math.inf)

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from simulation import ieee
-from simulation.kernels import CHUNK, KERNELS, Kernel, correlate, row_groups
+from simulation.kernels import CHUNK, KERNELS, Kernel, correlate, row_groups, running_sum
 from simulation.params import ModelParams
 from simulation.walk import CatchUp, GroupWalk, Walk
 
@@ -137,7 +137,7 @@ class _Book:
             for g in row_groups(len(rows)):  # each piece's arrays stay in cache
                 inc = kernel.increments([c[g, None] for c in consts.T],
                                         draws[g].transpose(1, 0, 2))
-                ys[g] = np.cumsum(np.concatenate((y[g, None], inc), axis=1), axis=1)[:, 1:]
+                running_sum(y[g], inc, out=ys[g])
             vs = None
         elif len(rows) < SCALAR_ROWS:
             walked = [kernel.walk(consts[i], float(y[i]), float(self.v[r]), draws[i])

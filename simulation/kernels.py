@@ -54,6 +54,16 @@ def row_groups(rows: int) -> list[slice]:
     return [slice(start, start + size) for start in range(0, rows, size)]
 
 
+def running_sum(y: Any, inc: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """``y + inc[..., 0]``, then ``+ inc[..., 1]``, and so on along the last axis, left to
+    right: the log prices after each increment from ``y`` (one per row). ``inc`` is used
+    up (its first column takes ``y``); the same bits as a ``cumsum`` of ``[y, *inc]``."""
+    if inc.shape[-1]:
+        inc[..., 0] += y
+    result: np.ndarray = np.cumsum(inc, axis=-1, out=out)
+    return result
+
+
 def _exp1(x: float) -> float:
     return float(ieee.exp(x)[0])
 
@@ -283,7 +293,7 @@ class Heston(Kernel):
         before = np.concatenate(([start], vs[:-1]))
         with np.errstate(all="ignore"):
             inc = self._increments(c, before, vs, draws[1])
-        return np.cumsum(np.concatenate(([y], inc)))[1:], vs
+        return running_sum(y, inc), vs
 
     def walk_rows(self, c: Consts, y: np.ndarray, v: np.ndarray, draws: np.ndarray,
                   ) -> tuple[np.ndarray, np.ndarray | None]:
@@ -298,7 +308,7 @@ class Heston(Kernel):
                 with np.errstate(all="ignore"):
                     inc = self._increments([x[rg, None] for x in c], before[g], after[rg],
                                            draws[rg, 1])
-                ys[rg] = np.cumsum(np.concatenate((y[rg, None], inc), axis=1), axis=1)[:, 1:]
+                running_sum(y[rg], inc, out=ys[rg])
         return ys, after
 
     def _variances(self, c: Consts, v: np.ndarray, draws: np.ndarray) -> np.ndarray:
@@ -349,14 +359,27 @@ class Heston(Kernel):
                     ) -> np.ndarray:
         """The increments of ``y``, from the variance before and after each step."""
         e, th1, c1h, c2h, mudt, k0, k1, k2, k3, k3h, big_a, always = c
-        m = before * e + th1
-        t = (m * m) / (before * c1h + c2h)
-        t1 = t - 1.0
-        b2 = t1 + np.sqrt(t * t1)
-        a = m / (1.0 + b2)
-        den = 1.0 - (big_a + big_a) * a
+        m = np.multiply(before, e)
+        m += th1
+        t = np.multiply(m, m)
+        h = np.multiply(before, c1h)
+        h += c2h
+        t /= h  # t, m, b2 and a as _variances computes them
+        t1 = np.subtract(t, 1.0, out=h)
+        b2 = np.multiply(t, t1)
+        np.sqrt(b2, out=b2)
+        b2 += t1
+        a = np.add(b2, 1.0)
+        np.divide(m, a, out=a)
+        den = np.multiply(a, big_a + big_a)
+        np.subtract(1.0, den, out=den)  # 1 - 2 A a
+        exists = None if np.all(always) else den > 0.0  # where the correction exists
+        shift = b2  # A b2 a / (1 - 2 A a), in b2's place
+        shift *= big_a
+        shift *= a
+        shift /= den
         low = np.flatnonzero(t < T_SWITCH)
-        arg = den.copy()
+        arg = den  # the log's argument, in den's place: the exponential branch's where taken
         if low.size:
             a_low = np.broadcast_to(big_a, t.shape).reshape(-1)[low]
             tl, ml = t.reshape(-1)[low], m.reshape(-1)[low]
@@ -364,19 +387,26 @@ class Heston(Kernel):
             keep = (tl + tl) / q  # 1 - p
             ab = a_low * (ml / keep)  # A / beta
             arg.reshape(-1)[low] = (2.0 - tl) / q + keep / (1.0 - ab)
-        if not np.all(always):
-            ok = den > 0.0
-            if low.size:
-                ok.reshape(-1)[low] = ab < 1.0
-            arg = np.where(ok, arg, 1.0)
+            if exists is not None:
+                exists.reshape(-1)[low] = ab < 1.0
+        if exists is not None:
+            np.copyto(arg, 1.0, where=~exists)
         log = ieee.log(arg)
-        corr = 0.5 * log - ((big_a * b2) * a) / den
+        base = np.multiply(log, 0.5)
+        base -= shift
         if low.size:
-            corr.reshape(-1)[low] = -log.reshape(-1)[low]
-        base = corr - k3h * before
-        if not np.all(always):
-            base = np.where(ok, base, k0 + k1 * before)
-        inc: np.ndarray = ((mudt + base) + k2 * after) + np.sqrt(k3 * (before + after)) * zx
+            base.reshape(-1)[low] = -log.reshape(-1)[low]
+        base -= np.multiply(before, k3h, out=shift)  # K0* + K1 v
+        if exists is not None:
+            base = np.where(exists, base, k0 + k1 * before)
+        base += mudt
+        base += np.multiply(after, k2, out=shift)
+        var = np.add(before, after, out=log)
+        var *= k3
+        np.sqrt(var, out=var)
+        var *= zx
+        base += var
+        inc: np.ndarray = base  # ((mu dt + K0* + K1 v) + K2 v') + sqrt(K3 (v + v')) Zx
         return inc
 
 

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from simulation import ieee
-from simulation.kernels import CHUNK, correlate, kernel_of
+from simulation.kernels import CHUNK, correlate, kernel_of, running_sum
 from simulation.params import ModelParams
 
 #: Steps walked at once: bounds the memory of a long path (a multiple of CHUNK).
@@ -137,7 +137,7 @@ class Walk:
         if kernel.recursive:
             ys, vs = kernel.walk(self.consts, self.y, self.v, draws)
         else:
-            ys = np.cumsum(np.concatenate(([self.y], kernel.increments(self.consts, draws))))[1:]
+            ys = running_sum(self.y, kernel.increments(self.consts, draws))
             vs = None
         low, high = self._bounds
         if self.left is None and not low < ys.min() <= ys.max() < high:
