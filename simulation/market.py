@@ -266,6 +266,19 @@ def _group(market: Market, name: str, fields: object, where: str) -> Group:
                  tuple(tuple(row) for row in lower))
 
 
+def market_to_mapping(market: Market) -> dict[str, object]:
+    """The mapping :func:`market_from_mapping` reads back into the same market, every field
+    explicit (each symbol's model and ``t0``): how a market travels between processes."""
+    return {
+        "symbols": {spec.symbol: {"model": spec.params.name, **spec.params.values(),
+                                  "interval": spec.interval, "seed": spec.seed, "t0": spec.t0}
+                    for spec in market.symbols},
+        "groups": {group.name: {"symbols": list(group.symbols),
+                                "correlation": [list(row) for row in group.correlation]}
+                   for group in market.groups},
+    }
+
+
 def load_market(path: str | Path, now: float) -> Market:
     """Read a market from a ``.toml`` or ``.json`` file."""
     path = Path(path)

@@ -20,12 +20,16 @@ import resource
 import signal
 import socket
 import sys
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
 from typing import Any
 
-from simulation import MarketError
-from streamer import __version__
+import nats.errors
+
+from simulation import MarketError, load_market
+from simulation.market import BUILT_IN
+from streamer import __version__, bus, publisher
 from streamer.config import ServerConfig, Setting, settings, show_default
 from streamer.server import StreamServer
 
@@ -94,6 +98,81 @@ def config_from_args(args: argparse.Namespace,
     return ServerConfig(**values)
 
 
+PUBLISH_DESCRIPTION = (
+    "Simulate a market and publish every tick to NATS JetStream (stream TICKS, subjects "
+    "ticks.<SYMBOL>, each with a Nats-Msg-Id so that publishers of the same market run side "
+    "by side and the bus keeps one copy). The market is the one already on the bus; the "
+    "first publisher puts its own there (--market, or the demo market).")
+
+
+def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
+    """The flags of ``publish``."""
+    parser.add_argument("--nats", required=True, action="append", metavar="URL",
+                        help="a NATS server to publish to (nats://host:4222); repeat for the "
+                             "servers of a cluster")
+    parser.add_argument("--market", default=None, metavar="FILE",
+                        help="the market to publish when the bus has none yet: a .toml or "
+                             ".json file, or demo or realtime (the bus's own wins; see "
+                             "--replace-market)")
+    parser.add_argument("--replace-market", action="store_true",
+                        help="replace a different market already on the bus with --market")
+    parser.add_argument("--retention", type=int, default=bus.RETENTION, metavar="TICKS",
+                        help="ticks of each symbol the stream keeps, when this publisher "
+                             "creates it")
+    parser.add_argument("--replicas", type=int, default=1, choices=range(1, 6),
+                        metavar="N", help="copies of the stream and the market bucket in a "
+                                          "JetStream cluster, when this publisher creates them")
+    parser.add_argument("--log-level", default="info", choices=LOG_LEVELS,
+                        help="log verbosity")
+
+
+def run_publish(args: argparse.Namespace) -> int:
+    """``publish`` with parsed arguments."""
+    configure_logging(args.log_level)
+    if args.retention < 1:
+        print(f"streamer: error: --retention must be at least 1, got {args.retention}",
+              file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_publish(args))
+    except MarketError as exc:
+        print(f"streamer: error: {exc}", file=sys.stderr)
+        return 2
+    except (OSError, nats.errors.NoServersError) as exc:
+        print(f"streamer: error: cannot reach NATS at {', '.join(args.nats)}: {exc}",
+              file=sys.stderr)
+        return 1
+
+
+async def _publish(args: argparse.Namespace) -> int:
+    now = time.time()
+    proposed = None
+    if args.market is not None:
+        proposed = (BUILT_IN[args.market](now) if args.market in BUILT_IN
+                    else load_market(args.market, now))
+    nc = await publisher.connect(args.nats, "streamer publish")
+    try:
+        js = nc.jetstream()
+        info = await publisher.ensure_stream(js, args.retention, args.replicas)
+        market = await publisher.agree_market(js, proposed, BUILT_IN["demo"](now),
+                                              replace=args.replace_market,
+                                              replicas=args.replicas, now=now)
+        runner = publisher.Publisher(js, market, time.time())
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(signum, runner.stop)
+        print(f"streamer {__version__}: publishing {len(market.symbols)} symbols to "
+              f"{', '.join(args.nats)} (stream {bus.STREAM}, {info.config.max_msgs_per_subject} "
+              "ticks kept per symbol; Ctrl-C stops)", flush=True)
+        await runner.run()
+        counts = runner.counts
+        logger.info("stopped: published %d ticks (%d already on the bus)", counts.published,
+                    counts.duplicates)
+    finally:
+        await nc.close()
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """``python -m streamer serve ...``: the server's own command line."""
     parser = argparse.ArgumentParser(prog="streamer", description=DESCRIPTION,
@@ -102,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     add_arguments(commands.add_parser("serve", help="run the server", description=DESCRIPTION,
                                       formatter_class=HelpFormatter))
+    add_publish_arguments(commands.add_parser("publish", help="publish the market to NATS",
+                                              description=PUBLISH_DESCRIPTION,
+                                              formatter_class=HelpFormatter))
     return parser
 
 
@@ -291,4 +373,5 @@ def run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    return run(build_parser().parse_args(argv))
+    args = build_parser().parse_args(argv)
+    return run_publish(args) if args.command == "publish" else run(args)

@@ -50,6 +50,9 @@ class Peer(Protocol):
 
 
 Deliver = Callable[[int, int, str], bool]
+#: ``(streams, seqs, prices, times, vols)`` of the symbols' ticks of one instant.
+Listener = Callable[[list["Stream"], np.ndarray, np.ndarray, np.ndarray, "np.ndarray | None"],
+                    None]
 
 
 @dataclass(eq=False)
@@ -127,6 +130,8 @@ class Hub:
         """Ticks sent from history or ``fromSeq`` before live ones."""
         self.errors: Counter[str] = Counter()
         """Error events sent, by code."""
+        self.listener: Listener | None = None
+        """Told every tick of the market's symbols, listened to or not (a publisher's)."""
         rows = {spec.symbol: row for row, spec in enumerate(market.symbols)}
         for group in market.groups:
             self._start_group(group, [market.symbols[rows[name]] for name in group.symbols],
@@ -402,6 +407,10 @@ class Hub:
             self._route_private(slots[private], owners[private], seqs[private], prices[private],
                                 times[private], None if vols is None else vols[private])
         shared = routable & (owners < 0)  # the market's symbols
+        if shared.any() and self.listener is not None:
+            streams = self._streams
+            self.listener([streams[slot] for slot in slots[shared].tolist()], seqs[shared],
+                          prices[shared], times[shared], None if vols is None else vols[shared])
         if shared.any():
             self._route_shared(slots[shared], seqs[shared], prices[shared], times[shared],
                                None if vols is None else vols[shared])

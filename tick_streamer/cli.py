@@ -21,6 +21,9 @@ def build_parser() -> argparse.ArgumentParser:
         "serve", help="run the server: WebSocket /ws, the dashboard at /, GET /gbm, /healthz "
                       "and /metrics, on one port",
         description=serve_cli.DESCRIPTION, formatter_class=serve_cli.HelpFormatter))
+    serve_cli.add_publish_arguments(commands.add_parser(
+        "publish", help="simulate the market and publish every tick to NATS JetStream",
+        description=serve_cli.PUBLISH_DESCRIPTION, formatter_class=serve_cli.HelpFormatter))
     tail_cli.add_arguments(commands.add_parser(
         "tail", help="print ticks from a running server as they arrive (CSV or JSON lines)",
         description=tail_cli.DESCRIPTION, epilog=tail_cli.EPILOG,
@@ -35,6 +38,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "serve":
         return serve_cli.run(args)  # which configures logging for its workers too
+    if args.command == "publish":
+        return serve_cli.run_publish(args)
     serve_cli.configure_logging(args.log_level)
     if args.command == "tail":
         return tail_cli.run(args)

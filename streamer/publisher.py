@@ -1,0 +1,246 @@
+"""``streamer publish --nats URL``: simulate a market and publish every tick to JetStream.
+
+The publisher runs the market's clock as a server does (the same :class:`~streamer.hub.Hub`,
+with no connections) and hands each instant's ticks to JetStream with asynchronous publishes,
+each carrying its message id (:func:`streamer.bus.msg_id`). Two publishers of one market
+publish the same messages under the same ids and JetStream keeps one of each, so either may be
+killed at any moment without a tick going missing. A publish the bus did not acknowledge is
+sent again (the id makes that safe) until it is.
+
+Before its first tick the publisher agrees on the market with the bus: the definition already
+in the ``MARKET`` bucket wins, one named on the command line must be the same (or replace it
+with ``--replace-market``), and with neither the demo market is put there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any
+
+import nats
+import nats.errors
+import nats.js.errors
+import numpy as np
+from nats.js import api
+
+from simulation import Market, MarketError
+from streamer import bus
+from streamer.hub import Hub, Stream
+
+logger = logging.getLogger("streamer.publisher")
+
+#: Publishes awaiting the bus's acknowledgement before the publisher waits for some.
+MAX_PENDING = 20_000
+#: Seconds a stopping publisher waits for the bus to acknowledge what it sent.
+DRAIN_SECONDS = 5.0
+#: Seconds between two lines of the publisher's progress in the log.
+REPORT_EVERY = 10.0
+
+
+@dataclass
+class Counts:
+    """What the publisher did, for its log and its tests."""
+
+    published: int = 0
+    """Ticks the bus acknowledged as new."""
+    duplicates: int = 0
+    """Ticks the bus already had (another publisher's, or a retry's)."""
+    retried: int = 0
+    """Publishes sent again after a failure."""
+    failures: dict[str, int] = field(default_factory=dict)
+
+
+async def ensure_stream(js: Any, retention: int, replicas: int) -> api.StreamInfo:
+    """The ``TICKS`` stream, created with these limits if it does not exist yet (an existing
+    one keeps its own: change them with the ``nats`` tool or by deleting the stream)."""
+    try:
+        info: api.StreamInfo = await js.stream_info(bus.STREAM)
+        return info
+    except nats.js.errors.NotFoundError:
+        pass
+    config = api.StreamConfig(
+        name=bus.STREAM, subjects=[bus.SUBJECTS], max_msgs_per_subject=retention,
+        duplicate_window=bus.DUPLICATE_WINDOW, storage=api.StorageType.FILE,
+        num_replicas=replicas, allow_direct=True, discard=api.DiscardPolicy.OLD)
+    try:
+        info = await js.add_stream(config)
+    except nats.js.errors.BadRequestError:  # another publisher made it meanwhile
+        info = await js.stream_info(bus.STREAM)
+    return info
+
+
+async def agree_market(js: Any, proposed: Market | None, fallback: Market, *,
+                       replace: bool, replicas: int, now: float) -> Market:
+    """The market every process of the bus uses; see the module's text."""
+    try:
+        kv = await js.key_value(bus.MARKET_BUCKET)
+    except nats.js.errors.BucketNotFoundError:
+        kv = await js.create_key_value(bucket=bus.MARKET_BUCKET, history=1,
+                                       replicas=replicas)
+    for _ in range(3):
+        try:
+            entry = await kv.get(bus.MARKET_KEY)
+        except nats.js.errors.KeyNotFoundError:
+            chosen = proposed or fallback
+            try:
+                await kv.create(bus.MARKET_KEY, bus.encode_market(chosen))
+                logger.info("put the market on the bus: %d symbols", len(chosen.symbols))
+                return chosen
+            except nats.js.errors.KeyWrongLastSequenceError:
+                continue  # another publisher put one first: read it
+        assert entry.value is not None
+        theirs = bus.decode_market(entry.value, now)
+        if proposed is None:
+            return theirs
+        different = bus.difference(proposed, theirs)
+        if different is None:
+            return theirs
+        if not replace:
+            raise MarketError(f"the bus already has another market ({different}); start with "
+                              "that one (leave out --market) or replace it with "
+                              "--replace-market")
+        await kv.put(bus.MARKET_KEY, bus.encode_market(proposed))
+        logger.warning("replaced the market on the bus (%s)", different)
+        return proposed
+    raise MarketError("could not agree on a market with the bus")
+
+
+class Publisher:
+    """One market's clock, publishing every tick of its symbols."""
+
+    def __init__(self, js: Any, market: Market, now: float) -> None:
+        self.js = js
+        self.hub = Hub(market, now, ring=1)
+        self.hub.listener = self._collect
+        self.counts = Counts()
+        self._outbox: deque[tuple[str, bytes, str]] = deque()
+        self._pending = 0
+        self._room = asyncio.Event()
+        self._room.set()
+        self._stopping = asyncio.Event()
+
+    def _collect(self, streams: list[Stream], seqs: np.ndarray, prices: np.ndarray,
+                 times: np.ndarray, vols: np.ndarray | None) -> None:
+        vol_list = [None] * len(streams) if vols is None else vols.tolist()
+        for stream, seq, price, at, vol in zip(streams, seqs.tolist(), prices.tolist(),
+                                               times.tolist(), vol_list):
+            symbol = stream.symbol
+            if symbol is None:
+                continue
+            self._outbox.append((bus.subject(symbol),
+                                 bus.encode_tick(symbol, seq, price, at, stream.t0,
+                                                 None if vol != vol else vol),
+                                 bus.msg_id(symbol, stream.t0, seq)))
+
+    def stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self, until: float | None = None) -> None:
+        """Publish until :meth:`stop` (or the wall-clock instant ``until``), then wait for the
+        bus to acknowledge what was sent."""
+        reported = time.time()
+        while not self._stopping.is_set():
+            now = time.time()
+            if until is not None and now >= until:
+                break
+            self.hub.advance(now)
+            await self._send()
+            if now - reported >= REPORT_EVERY:
+                reported = now
+                logger.info("published %d ticks (%d already on the bus, %d sent again)",
+                            self.counts.published, self.counts.duplicates, self.counts.retried)
+            wait = self.hub.next_due() - time.time()
+            if until is not None:
+                wait = min(wait, until - time.time())
+            if wait > 0:
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), wait)
+                except TimeoutError:
+                    pass
+        try:
+            await asyncio.wait_for(self._drain(), DRAIN_SECONDS)
+        except TimeoutError:
+            logger.warning("stopped with %d ticks the bus has not acknowledged",
+                           len(self._outbox) + self._pending)
+
+    async def _drain(self) -> None:
+        while self._outbox or self._pending:
+            await self._send()
+            if self._pending:
+                self._room.clear()
+                await self._room.wait()
+
+    async def _send(self) -> None:
+        js = self.js
+        while self._outbox:
+            if self._pending >= MAX_PENDING:
+                self._room.clear()
+                await self._room.wait()
+                continue
+            subject, payload, msg_id = self._outbox.popleft()
+            try:
+                ack = await js.publish_async(subject, payload, headers={bus.MSG_ID: msg_id})
+            except nats.errors.Error as exc:  # not connected: keep it for later
+                self._outbox.appendleft((subject, payload, msg_id))
+                self._count_failure(exc)
+                await asyncio.sleep(0.05)
+                continue
+            self._pending += 1
+            ack.add_done_callback(lambda done, message=(subject, payload, msg_id):
+                                  self._acked(done, message))
+
+    def _acked(self, done: asyncio.Future[api.PubAck], message: tuple[str, bytes, str]) -> None:
+        self._pending -= 1
+        if self._pending < MAX_PENDING:
+            self._room.set()
+        if done.cancelled():
+            self._retry(message, "cancelled")
+            return
+        exc = done.exception()
+        if exc is not None:
+            self._count_failure(exc)
+            self._retry(message, type(exc).__name__)
+            return
+        if done.result().duplicate:
+            self.counts.duplicates += 1
+        else:
+            self.counts.published += 1
+
+    def _retry(self, message: tuple[str, bytes, str], why: str) -> None:
+        self.counts.retried += 1
+        self._outbox.appendleft(message)
+        logger.debug("publish of %s failed (%s); sending it again", message[2], why)
+
+    def _count_failure(self, exc: BaseException) -> None:
+        name = type(exc).__name__
+        self.counts.failures[name] = self.counts.failures.get(name, 0) + 1
+
+
+#: Attempts at each server of the bus before a process that starts gives up.
+FIRST_ATTEMPTS = 3
+
+
+async def connect(urls: list[str], name: str) -> Any:
+    """A connection that, once made, reconnects for ever (a publisher or gateway outlives the
+    bus's restarts), logging each loss and return; the first connection is given up after
+    :data:`FIRST_ATTEMPTS` tries of each server (``NoServersError``)."""
+
+    async def disconnected() -> None:
+        logger.warning("lost the bus; reconnecting")
+
+    async def reconnected() -> None:
+        logger.info("back on the bus")
+
+    async def error(exc: Exception) -> None:
+        logger.debug("bus: %s", exc)
+
+    nc = await nats.connect(servers=urls, name=name, max_reconnect_attempts=FIRST_ATTEMPTS,
+                            reconnect_time_wait=0.5, connect_timeout=2.0,
+                            disconnected_cb=disconnected, reconnected_cb=reconnected,
+                            error_cb=error)
+    nc.options["max_reconnect_attempts"] = -1  # read at each attempt: from now on, for ever
+    return nc
