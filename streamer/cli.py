@@ -277,6 +277,8 @@ async def serve(config: ServerConfig, ready: Callable[[int], None] | None = None
 def banner(config: ServerConfig, port: int) -> str:
     workers = f"{config.workers} workers; " if config.workers > 1 else ""
     compression = "compression deflate; " if config.compression != "none" else ""
+    if config.nats:
+        compression += f"the market from {', '.join(config.nats)}; "
     return (f"streamer {__version__}: ws://{config.host}:{port}/ws  "
             f"http://{config.host}:{port}/  ({workers}{compression}Ctrl-C stops)")
 

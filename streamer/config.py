@@ -58,7 +58,11 @@ class ServerConfig:
     market_file: str | None = setting(
         None, "market definition, .toml or .json (see docs/market.md), or a built-in one: demo, "
         "or realtime (the demo's symbols at a trading day per 6.5 hours)", flag="--market",
-        metavar="FILE", unset="the built-in demo market of 11 symbols")
+        metavar="FILE", unset="the built-in demo market of 14 symbols")
+    nats: tuple[str, ...] = setting(
+        (), "a NATS server to follow (repeatable, one per server of a cluster): the market's "
+        "symbols come from the bus (streamer publish), private streams are computed here",
+        metavar="URL", unset="no bus: the market runs here")
 
     min_interval: float = setting(0.001, "smallest tick interval a private stream may ask for",
                                   unit="s")
@@ -171,6 +175,9 @@ class ServerConfig:
                              f"{self.slow_consumer_timeout}")
         if self.token is not None and not self.token:
             raise ValueError("token must not be empty")
+        if self.nats and self.market_file is not None:
+            raise ValueError("--market and --nats exclude each other: a gateway takes the "
+                             "market that is on the bus")
         if not 1 <= self.workers <= 64 or not 0 <= self.worker < self.workers:
             raise ValueError(f"workers must be 1..64 and worker 0..workers-1, got "
                              f"{self.workers} and {self.worker}")

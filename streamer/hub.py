@@ -87,9 +87,14 @@ class Stream:
 class Hub:
     """All streams of one server: the shared market symbols and the private streams."""
 
-    def __init__(self, market: Market, now: float, *, ring: int) -> None:
+    def __init__(self, market: Market, now: float, *, ring: int, fed: bool = False) -> None:
         """Start every symbol of ``market`` at its current tick; keep its last ``ring`` ticks
-        (at least the largest ``history`` or ``fromSeq`` replay the server allows)."""
+        (at least the largest ``history`` or ``fromSeq`` replay the server allows).
+
+        ``fed`` (a gateway's hub): the symbols do not follow the local clock but the bus, one
+        tick at a time as :meth:`feed` is told of it; each is still computed here, so a tick
+        the bus skipped is filled with its own bits, and every tick the bus carries is
+        checked against the one computed."""
         self.bank = StreamBank()
         self._t0 = np.zeros(0)
         self._interval = np.ones(0)
@@ -132,6 +137,17 @@ class Hub:
         """Error events sent, by code."""
         self.listener: Listener | None = None
         """Told every tick of the market's symbols, listened to or not (a publisher's)."""
+        self.fed = fed
+        self._allowed = np.full(0, -1, dtype=np.int64)
+        """A fed symbol's newest seq on the bus: it is stepped up to there (-1: not fed)."""
+        self._feeding = False
+        """Fed ticks remain to be stepped (a call's limits were reached)."""
+        self.fed_ticks = 0
+        """Ticks read from the bus."""
+        self.mismatches = 0
+        """Ticks of the bus whose price or vol differs from the one computed here."""
+        self.unknown: Counter[str] = Counter()
+        """Ticks of the bus for symbols not in the market, by symbol."""
         rows = {spec.symbol: row for row, spec in enumerate(market.symbols)}
         for group in market.groups:
             self._start_group(group, [market.symbols[rows[name]] for name in group.symbols],
@@ -140,6 +156,16 @@ class Hub:
             if spec.symbol not in self._symbols:
                 self._start_symbol(row, spec, now)
         self._symbols = {spec.symbol: self._symbols[spec.symbol] for spec in market.symbols}
+        if fed:
+            for stream in self._symbols.values():
+                if self._due[stream.slot] != _NEVER:  # an ended one stays ended
+                    self._allowed[stream.slot] = self.bank.seq[stream.slot]
+                    self._due[stream.slot] = _NEVER
+        self._groups: dict[int, list[int]] = {}
+        """The slots of a correlated group's symbols, by the slot of each (stepped together)."""
+        for group in market.groups:
+            members = [self._symbols[name].slot for name in group.symbols]
+            self._groups.update(dict.fromkeys(members, members))
 
     # --- streams ------------------------------------------------------------------------------
 
@@ -229,6 +255,7 @@ class Hub:
         self._last[slot] = np.iinfo(np.int64).max if periods is None else periods - 1
         self._ring_row[slot] = -1
         self._owner[slot] = -1
+        self._allowed[slot] = -1
         finished = periods is not None and seq >= periods - 1
         self._due[slot] = _NEVER if finished else schedule.instant(t0, interval, seq + 1)
         self._next_due = None
@@ -245,6 +272,7 @@ class Hub:
             self._owner = np.concatenate([self._owner, np.full(grow, -1)])
             self._head = np.concatenate([self._head, np.full(grow, "", dtype=object)])
             self._sub = np.concatenate([self._sub, np.zeros(grow, dtype=np.int64)])
+            self._allowed = np.concatenate([self._allowed, np.full(grow, -1, dtype=np.int64)])
 
     def current(self, stream: Stream) -> tuple[int, float, float]:
         """``(seq, price, time)`` of the stream's newest tick."""
@@ -258,8 +286,9 @@ class Hub:
         return None if vol != vol else vol
 
     def finished(self, stream: Stream) -> bool:
-        """True once a finite stream has produced its last tick."""
-        return bool(self._due[stream.slot] == _NEVER)
+        """True once a finite stream has produced its last tick (or a symbol ended)."""
+        slot = stream.slot
+        return bool(self._due[slot] == _NEVER and self._allowed[slot] < 0)
 
     def recent(self, stream: Stream, first: int, last: int | None = None) -> np.ndarray:
         """Prices of a symbol from tick ``first`` to ``last`` (its current tick by default),
@@ -357,7 +386,10 @@ class Hub:
     # --- the schedule -------------------------------------------------------------------------
 
     def next_due(self) -> float:
-        """The instant of the earliest tick not yet produced (``inf`` when there is none)."""
+        """The instant of the earliest tick not yet produced (``inf`` when there is none; and
+        ``-inf`` while ticks the bus announced wait to be stepped)."""
+        if self._feeding:
+            return -_NEVER
         due = self._next_due
         if due is None:  # a subscribe to a symbol changes nothing: no pass over every stream
             due = self._next_due = float(self._due.min()) if len(self._due) else float("inf")
@@ -377,18 +409,70 @@ class Hub:
             steps += slots.size
             if steps >= MAX_STEPS:
                 break
+        if self._feeding and steps < MAX_STEPS:
+            self._step_fed(MAX_STEPS - steps)
         dirty, self._dirty = self._dirty, []
         return dirty
 
-    def _step(self, slots: np.ndarray) -> None:
-        times = self._due[slots]
+    # --- the bus ------------------------------------------------------------------------------
+
+    def feed(self, ticks: Sequence[tuple[str, int, float, float | None]]) -> list[Peer]:
+        """Ticks ``(symbol, seq, price, vol)`` read from the bus: step each symbol up to the
+        newest one (a group's symbols together), check each against the tick computed, and
+        return the peers that have parts to send, as :meth:`advance` does."""
+        checks = []
+        for symbol, seq, price, vol in ticks:
+            stream = self._symbols.get(symbol)
+            if stream is None:
+                self.unknown[symbol] += 1
+                continue
+            self.fed_ticks += 1
+            slot = stream.slot
+            if self._allowed[slot] < 0:  # ended
+                continue
+            for member in self._groups.get(slot, (slot,)):
+                if seq > self._allowed[member]:
+                    self._allowed[member] = seq
+            checks.append((stream, seq, price, vol))
+        self._feeding = True
+        self._step_fed(MAX_STEPS)
+        for stream, seq, price, vol in checks:
+            if self.oldest_kept(stream) <= seq <= int(self.bank.seq[stream.slot]):
+                computed = float(self.recent(stream, seq, seq)[0])
+                kept = self.recent_vols(stream, seq, seq)
+                if computed != price or (kept is not None and float(kept[0]) != vol):
+                    self.mismatches += 1
+        dirty, self._dirty = self._dirty, []
+        return dirty
+
+    def _step_fed(self, budget: int) -> None:
+        """Step the fed symbols that are behind the bus, one instant at a time, about
+        ``budget`` stream steps at most; the rest is left for :meth:`advance`."""
+        steps = 0
+        for _ in range(MAX_ROUNDS):
+            slots = np.flatnonzero(self._allowed > self.bank.seq[:len(self._allowed)])
+            if not slots.size:
+                self._feeding = False
+                return
+            seqs = self.bank.seq[slots] + 1
+            self._step(slots, schedule.instants(self._t0[slots], self._interval[slots], seqs))
+            steps += slots.size
+            if steps >= budget:
+                return
+        self._feeding = bool((self._allowed > self.bank.seq[:len(self._allowed)]).any())
+
+    def _step(self, slots: np.ndarray, times: np.ndarray | None = None) -> None:
+        fed = times is not None
+        if times is None:
+            times = self._due[slots]
         self._next_due = None
         bank = self.bank
         prices = bank.step(slots)
         seqs = bank.seq[slots]
         vols = bank.vol[slots] if bank.with_vol else None
         self.ticks_stepped += len(slots)
-        self._due[slots] = schedule.instants(self._t0[slots], self._interval[slots], seqs + 1)
+        if not fed:
+            self._due[slots] = schedule.instants(self._t0[slots], self._interval[slots], seqs + 1)
         rows = self._ring_row[slots]
         kept = rows >= 0
         if kept.any():
@@ -400,6 +484,7 @@ class Hub:
         ends = finished | left
         if ends.any():
             self._due[slots[ends]] = _NEVER
+            self._allowed[slots[ends]] = -1
         routable = ~left
         owners = self._owner[slots]
         private = routable & (owners >= 0)

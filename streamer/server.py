@@ -46,6 +46,7 @@ from streamer.connection import (
     WRITE_HIGH,
     Connection,
 )
+from streamer.gateway import Gateway
 from streamer.hub import Hub
 from streamer.metrics import IOStats, Metrics
 from streamer.session import Session
@@ -148,6 +149,8 @@ class StreamServer:
         self.metrics = Metrics(lambda: self.hub, self.io)
         self.failure: BaseException | None = None
         """Set when the tick producer crashed; the server is then closed."""
+        self.gateway: Gateway | None = Gateway(config.nats) if config.nats else None
+        """The link to the bus of a gateway (``--nats``), whose market comes from there."""
         if config.token is not None:
             _redact.keep_out(config.token)
 
@@ -156,11 +159,14 @@ class StreamServer:
     async def start(self) -> None:
         now = self._clock()
         market = self._market
-        if market is None:
+        if self.gateway is not None:
+            market = await self.gateway.open(now)
+            now = self._clock()
+        elif market is None:
             name = self.config.market_file or "demo"
             market = BUILT_IN[name](now) if name in BUILT_IN else load_market(name, now)
         ring = max(self.config.max_history, self.config.max_replay)
-        self.hub = Hub(market, now, ring=ring)
+        self.hub = Hub(market, now, ring=ring, fed=self.gateway is not None)
         self._doors = {"/gbm": gbm_reply, "/path": functools.partial(path_reply, market=market)}
         self._started = now
         self._closed = asyncio.Event()
@@ -172,6 +178,8 @@ class StreamServer:
             lambda: Connection(self), self.config.host, self.config.port,
             reuse_port=self.config.workers > 1 or None, backlog=1024)
         self._arm()
+        if self.gateway is not None:
+            await self.gateway.follow(self._fed)
         self._warned = now
         self._housekeeping = loop.call_later(HOUSEKEEPING_INTERVAL, self._keep_house)
         self._pinging = loop.call_later(self._sweep_every, self._ping)
@@ -205,6 +213,8 @@ class StreamServer:
         assert self._server is not None and self._closed is not None
         await self._server.wait_closed()
         await self._closed.wait()
+        if self.gateway is not None:
+            await self.gateway.close()
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -247,6 +257,21 @@ class StreamServer:
                 self._flush(peer, frames)  # type: ignore[arg-type]  # the hub's peers are sessions
             self._arm()
         except Exception as exc:  # a broken producer must stop the feed loudly, not hang it
+            logger.critical("tick producer failed; closing the server", exc_info=True)
+            self.failure = exc
+            self.close()
+
+    def _fed(self, ticks: list[tuple[str, int, float, float | None]]) -> None:
+        """Ticks read from the bus (a gateway's): the symbols step to them."""
+        assert self.hub is not None
+        if self._closing:
+            return
+        try:
+            frames: dict[Any, dict[str, bytes]] = {}
+            for peer in self.hub.feed(ticks):
+                self._flush(peer, frames)  # type: ignore[arg-type]  # the hub's peers are sessions
+            self._arm()
+        except Exception as exc:  # as in _on_timer
             logger.critical("tick producer failed; closing the server", exc_info=True)
             self.failure = exc
             self.close()
@@ -520,8 +545,9 @@ class StreamServer:
             body, content_type = self.metrics.render(request.header("Accept"))
             connection.respond(http.response(200, body, content_type, head_only=head_only))
         elif path == "/healthz":
-            connection.respond(http.response(200, orjson.dumps(self.health()),
-                                             head_only=head_only))
+            health = self.health()  # 503 while degraded: a load balancer sends new clients on
+            connection.respond(http.response(200 if health["status"] == "ok" else 503,
+                                             orjson.dumps(health), head_only=head_only))
         elif public and (found := _static_file(
                 "index.html" if path in ("/", "/index.html") else path[8:])) is not None:
             connection.respond(http.response(200, found[0], found[1], head_only=head_only,
@@ -691,7 +717,12 @@ class StreamServer:
         assert self.hub is not None
         now = time.monotonic()
         connections = self._connections.values()
-        return {"status": "ok", "version": __version__,
+        bus = {} if self.gateway is None else {
+            **self.gateway.health(), "bus_ticks": self.hub.fed_ticks,
+            "bus_mismatches": self.hub.mismatches,
+            "bus_unknown_symbols": sorted(self.hub.unknown)}
+        degraded = self.gateway is not None and not self.gateway.connected
+        return {"status": "degraded" if degraded else "ok", "version": __version__, **bus,
                 "worker": self.config.worker, "workers": self.config.workers,
                 "uptime": round(self._clock() - self._started, 3),
                 "connections": len(self._connections),

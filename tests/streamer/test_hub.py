@@ -454,3 +454,49 @@ def test_a_symbol_already_out_of_range_at_the_start_stays_at_its_last_normal_tic
         ("subscribed", 6), ("tick", 4), ("tick", 5), ("tick", 6), ("end", 6)]
     assert out[-1]["reason"] == "overflow"
     assert all(isinstance(e.get("price", 0.0), float) for e in out)
+
+
+# --- fed by the bus -----------------------------------------------------------------------------
+
+def test_a_fed_symbol_follows_the_bus_not_the_clock_and_fills_what_it_skipped() -> None:
+    hub = Hub(MARKET, NOW, ring=1_000, fed=True)
+    acme = symbol(hub, "ACME")
+    peer = watch(hub, acme)
+    seq = hub.current(acme)[0]
+    hub.advance(NOW + 10.0)  # ten seconds of clock: nothing, the bus said nothing
+    assert peer.events() == [] and hub.current(acme)[0] == seq
+
+    spec = spec_of(MARKET, "ACME")
+    prices = path(spec.params, spec.seed, seq + 4)
+    dirty = hub.feed([("ACME", seq + 3, float(prices[seq + 3]), None)])  # +1 and +2 skipped
+    assert dirty == [peer]
+    ticks = peer.events()
+    assert [t["seq"] for t in ticks] == [seq + 1, seq + 2, seq + 3]
+    assert [t["price"] for t in ticks] == prices[seq + 1:seq + 4].tolist()
+    assert [t["time"] for t in ticks] == [schedule.instant(acme.t0, acme.interval, k)
+                                          for k in range(seq + 1, seq + 4)]
+    assert hub.mismatches == 0 and hub.fed_ticks == 1
+
+    hub.feed([("ACME", seq + 2, float(prices[seq + 2]), None)])  # late, already sent
+    assert peer.events() == []
+    hub.feed([("ACME", seq + 3, 1.5, None), ("NOPE", 1, 2.0, None)])  # not the computed one
+    assert hub.mismatches == 1 and hub.unknown == {"NOPE": 1}
+
+
+def test_a_fed_hub_still_computes_private_streams_by_the_clock() -> None:
+    hub = Hub(MARKET, NOW, ring=1_000, fed=True)
+    stream = open_private(hub)
+    peer = watch(hub, stream)
+    hub.advance(schedule.instant(T0, 0.1, 3))
+    assert [t["seq"] for t in peer.events()] == [1, 2, 3]
+
+
+def test_a_long_gap_is_stepped_a_bounded_piece_per_call() -> None:
+    hub = Hub(MARKET, NOW, ring=100, fed=True)
+    bolt = symbol(hub, "BOLT")
+    seq = hub.current(bolt)[0]
+    far = seq + MAX_ROUNDS + 50
+    hub.feed([("BOLT", far, 1.0, None)])
+    assert hub.current(bolt)[0] < far and hub.next_due() == -float("inf")
+    hub.advance(NOW)
+    assert hub.current(bolt)[0] == far and hub.next_due() != -float("inf")
