@@ -23,7 +23,7 @@ import logging
 import random
 import weakref
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -400,6 +400,12 @@ class Feed:
             async for tick in feed.subscribe(symbol="ACME"):
                 print(tick.seq, tick.price, tick.time)
 
+    ``url`` may be a list of servers of one market (gateways of the bus, or servers started
+    with the same market): the feed connects to the first that answers, and when a
+    connection is lost it moves to the next at once, resuming every subscription there
+    without a gap (the market's seq numbers are the same on every one of them); once each
+    has been tried, it waits as ``reconnect`` says before going round again.
+
     Arguments (keyword-only, defaults in :mod:`clients.feed.config`):
 
     * ``reconnect``: a :class:`Backoff`, ``True`` for the default one, or ``False`` to end
@@ -422,7 +428,8 @@ class Feed:
     * ``transport``: opens connections; tests pass a fake one.
     """
 
-    def __init__(self, url: str, *, reconnect: Backoff | bool = True, fill_gaps: bool = True,
+    def __init__(self, url: str | Sequence[str], *, reconnect: Backoff | bool = True,
+                 fill_gaps: bool = True,
                  max_queue: int = config.DEFAULT_MAX_QUEUE,
                  open_timeout: float | None = config.DEFAULT_OPEN_TIMEOUT,
                  close_timeout: float | None = config.DEFAULT_CLOSE_TIMEOUT,
@@ -434,8 +441,12 @@ class Feed:
                  ops_burst: int = config.DEFAULT_OPS_BURST,
                  token: str | None = None, transport: Transport | None = None,
                  rng: random.Random | None = None) -> None:
-        if not isinstance(url, str) or not url.startswith(("ws://", "wss://")):
-            raise ArgumentError("url", f"url must be a ws:// or wss:// URL, got {url!r}")
+        urls = [url] if isinstance(url, str) else list(url) if isinstance(url, Sequence) else [url]
+        if not urls:
+            raise ArgumentError("url", "url must name at least one server, got an empty list")
+        for one in urls:
+            if not isinstance(one, str) or not one.startswith(("ws://", "wss://")):
+                raise ArgumentError("url", f"url must be a ws:// or wss:// URL, got {one!r}")
         if reconnect is True:
             reconnect = Backoff()
         if reconnect is not False and not isinstance(reconnect, Backoff):
@@ -456,7 +467,10 @@ class Feed:
         if isinstance(ops_burst, bool) or not isinstance(ops_burst, int) or ops_burst < 1:
             raise ArgumentError("ops_burst", f"ops_burst must be an integer >= 1, got "
                                 f"{ops_burst!r}")
-        self.url = url
+        self.urls: tuple[str, ...] = tuple(urls)
+        """The servers this feed uses, in the order it tries them."""
+        self._at = 0
+        """The index of :attr:`url` in :attr:`urls`."""
         self._ops_rate = None if max_ops_per_second is None else float(max_ops_per_second)
         self._ops_burst = ops_burst
         self._backoff: Backoff | None = reconnect or None
@@ -492,14 +506,29 @@ class Feed:
             raise FeedClosed("the feed is closed")
         if self._supervisor is not None:
             return self
-        try:
-            conn = await self._transport.connect(self.url)
-        except ConnectError:
-            raise
-        except (OSError, TimeoutError, TransportError) as exc:
-            raise ConnectError(f"cannot connect to {self.url}: {_reason(exc)}") from exc
+        failures = []
+        for at, url in enumerate(self.urls):
+            try:
+                conn = await self._transport.connect(url)
+            except ConnectError as exc:
+                failures.append(exc)
+                continue
+            except (OSError, TimeoutError, TransportError) as exc:
+                failures.append(ConnectError(f"cannot connect to {url}: {_reason(exc)}"))
+                continue
+            self._at = at
+            break
+        else:
+            if len(failures) == 1:
+                raise failures[0]
+            raise ConnectError("cannot connect to any of " + "; ".join(map(str, failures)))
         self._supervisor = asyncio.create_task(self._supervise(conn), name="feed-supervisor")
         return self
+
+    @property
+    def url(self) -> str:
+        """The server the feed is connected to (or was last)."""
+        return self.urls[self._at]
 
     async def close(self) -> None:
         """Close the connection (code 1000) and end every subscription; idempotent. Ticks
@@ -678,15 +707,24 @@ class Feed:
                 self._demand.clear()
                 await self._demand.wait()
             next_conn = None
+            others = len(self.urls) - 1  # tried at once, in turn, before any wait
             while next_conn is None:
                 limit = self._backoff.max_attempts
                 if limit is not None and attempt >= limit:
-                    error = ConnectError(f"cannot reconnect to {self.url} after {attempt} "
+                    where = self.url if not others else "any of " + ", ".join(self.urls)
+                    error = ConnectError(f"cannot reconnect to {where} after {attempt} "
                                          "attempts", attempts=attempt)
                     logger.error("%s", error)
                     self._fail(error)
                     return
-                await asyncio.sleep(self._backoff.delay(attempt, self._rng))
+                if others:
+                    self._at = (self._at + 1) % len(self.urls)
+                    others -= 1
+                else:
+                    if len(self.urls) > 1:
+                        self._at = (self._at + 1) % len(self.urls)
+                        others = len(self.urls) - 1
+                    await asyncio.sleep(self._backoff.delay(attempt, self._rng))
                 attempt += 1
                 try:
                     next_conn = await self._transport.connect(self.url)
@@ -798,7 +836,7 @@ def _reason(exc: BaseException) -> str:
     return text
 
 
-async def connect(url: str, **options: Any) -> Feed:
+async def connect(url: str | Sequence[str], **options: Any) -> Feed:
     """Open a :class:`Feed` (nats-py style: ``feed = await connect(url)``; close it with
     ``await feed.close()``)."""
     return await Feed(url, **options).connect()

@@ -48,7 +48,9 @@ _PRIVATE = {
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("symbols", nargs="*", metavar="SYMBOL",
                         help="market symbols; none means one private stream")
-    parser.add_argument("--url", default=DEFAULT_URL, help="the server's WebSocket URL")
+    parser.add_argument("--url", action="append", default=None,
+                        help=f"the server's WebSocket URL (default {DEFAULT_URL}); repeat it for "
+                             "gateways of one market: the feed moves to the next when one fails")
     parser.add_argument("--format", choices=FORMATS, default="csv",
                         help="CSV with a header line, or one JSON object per line")
     parser.add_argument("--count", type=int, default=None, metavar="N",
@@ -89,7 +91,7 @@ def run(args: argparse.Namespace) -> int:
     """Print ticks with the Python client until Ctrl-C or --count; the exit status."""
     try:
         specs = specs_from_args(args)
-        asyncio.run(tail(args.url, specs, fmt=args.format, count=args.count,
+        asyncio.run(tail(args.url or [DEFAULT_URL], specs, fmt=args.format, count=args.count,
                          header=not args.no_header, token=args.token))
     except ArgumentError as exc:
         print(f"streamer tail: error: {exc}", file=sys.stderr)

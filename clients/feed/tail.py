@@ -10,6 +10,7 @@ flush per line.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from typing import Any, TextIO
 
 import orjson
@@ -36,8 +37,9 @@ def json_line(tick: Tick) -> str:
     return orjson.dumps(line).decode() + "\n"
 
 
-async def tail(url: str, specs: list[StreamSpec], *, fmt: str = "csv", count: int | None = None,
-               header: bool = True, out: TextIO | None = None, **options: Any) -> int:
+async def tail(url: str | Sequence[str], specs: list[StreamSpec], *, fmt: str = "csv",
+               count: int | None = None, header: bool = True, out: TextIO | None = None,
+               **options: Any) -> int:
     """Subscribe to every spec on one connection and print its ticks until ``count`` ticks
     (all streams together) or the end of every stream; return how many were printed.
     ``options`` go to :class:`~clients.feed.Feed`."""

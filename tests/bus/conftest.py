@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from simulation.market import load_market
+from streamer import publisher
 from tests.bus.nats_node import NatsNode
+from tests.bus.test_publisher import market_file
+from tests.conftest import wait_for
 
 
 @pytest.fixture
@@ -17,3 +23,22 @@ def nats_node(tmp_path: Path) -> Iterator[NatsNode]:
         yield node
     finally:
         node.stop()
+
+
+@pytest.fixture
+async def published(nats_node: NatsNode, tmp_path: Path) -> AsyncIterator[publisher.Publisher]:
+    """A publisher of :func:`market_file`'s market, running in this event loop."""
+    now = time.time()
+    market = load_market(market_file(tmp_path, now), now)
+    nc = await publisher.connect([nats_node.url], "test publisher")
+    js = nc.jetstream()
+    await publisher.ensure_stream(js, 10_000, 1)
+    await publisher.agree_market(js, market, market, replace=False, replicas=1, now=now)
+    runner = publisher.Publisher(js, market, time.time())
+    task = asyncio.create_task(runner.run())
+    try:
+        yield runner
+    finally:
+        runner.stop()
+        await wait_for(task, 15)
+        await nc.close()

@@ -28,25 +28,6 @@ from tests.conftest import timeout, wait_for
 from tests.streamer.test_server import http_get
 
 
-@pytest.fixture
-async def published(nats_node: NatsNode, tmp_path: Path) -> AsyncIterator[publisher.Publisher]:
-    """A publisher of :func:`market_file`'s market, running in this event loop."""
-    now = time.time()
-    market = load_market(market_file(tmp_path, now), now)
-    nc = await publisher.connect([nats_node.url], "test publisher")
-    js = nc.jetstream()
-    await publisher.ensure_stream(js, 10_000, 1)
-    await publisher.agree_market(js, market, market, replace=False, replicas=1, now=now)
-    runner = publisher.Publisher(js, market, time.time())
-    task = asyncio.create_task(runner.run())
-    try:
-        yield runner
-    finally:
-        runner.stop()
-        await wait_for(task, 15)
-        await nc.close()
-
-
 async def frames(ws: ClientConnection) -> AsyncIterator[dict[str, Any]]:
     while True:
         for event in orjson.loads(await wait_for(ws.recv(), 10)):

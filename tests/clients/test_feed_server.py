@@ -12,7 +12,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from clients.errors import FeedClosed, InvalidParams, UnknownSymbol
+from clients.errors import ArgumentError, ConnectError, FeedClosed, InvalidParams, UnknownSymbol
 from clients.feed import Feed, Tick
 from tests.conftest import ROOT, http_url, take, wait_for, ws_url
 
@@ -171,7 +171,6 @@ async def test_cancelling_the_task_that_reads_closes_the_connection_cleanly(serv
 
 
 async def test_connecting_to_nothing_fails_at_once_with_connect_error():
-    from clients.errors import ConnectError
     with pytest.raises(ConnectError, match=re.escape("cannot connect to ws://127.0.0.1:9/ws")):
         async with Feed("ws://127.0.0.1:9/ws"):
             pass
@@ -192,3 +191,18 @@ def test_the_client_never_runs_an_event_loop_of_its_own_nor_imports_the_server()
                     alias.name for alias in node.names]
                 assert not any(n and n.split(".")[0] in ("streamer", "simulation")
                                for n in names), f"{file}: imports {names}"
+
+
+async def test_of_several_urls_the_first_that_answers_is_used(server):
+    down = "ws://127.0.0.1:9/ws"  # nothing listens on the discard port
+    async with Feed([down, ws_url(server)]) as feed:
+        tick = await wait_for(anext(aiter(feed.subscribe(symbol="ACME"))))
+        assert tick.seq >= 0 and feed.url == ws_url(server)
+        assert feed.urls == (down, ws_url(server))
+
+
+async def test_when_no_url_answers_the_error_names_each():
+    with pytest.raises(ConnectError, match=r"cannot connect to any of .*:9/ws.*:7/ws"):
+        await Feed(["ws://127.0.0.1:9/ws", "ws://127.0.0.1:7/ws"]).connect()
+    with pytest.raises(ArgumentError, match="url must be a ws:// or wss:// URL, got 'http://x'"):
+        Feed(["ws://127.0.0.1:9/ws", "http://x"])
