@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 
 from clients.feed import cli as tail_cli
@@ -35,7 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    given = list(sys.argv[1:] if argv is None else argv)
+    if given[:2] == ["load", "merge"]:  # its own arguments: files, not a run's options
+        return load_cli.run_merge(given[2:])
+    args = build_parser().parse_args(given)
     if args.command == "serve":
         return serve_cli.run(args)  # which configures logging for its workers too
     if args.command == "publish":

@@ -15,7 +15,7 @@ import json
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from clients.load import spec as defaults
@@ -275,6 +275,30 @@ def exit_status(summary: Summary) -> int:
     if summary.metrics["ws_sessions"]["count"] == 0:
         return EXIT_FAILED
     return EXIT_OK if summary.ok else EXIT_THRESHOLDS
+
+
+def run_merge(argv: Sequence[str]) -> int:
+    """``streamer load merge A.json B.json ... [--json OUT]``."""
+    try:
+        from clients.load import merge
+        from clients.load.display import console_for, print_summary
+    except ImportError as exc:
+        print(f"streamer load merge: error: it needs {exc.name}: install it with "
+              "pip install 'tick-streamer[load]'", file=sys.stderr)
+        return EXIT_USAGE
+
+    parser = argparse.ArgumentParser(prog="streamer load merge", description=merge.DESCRIPTION)
+    merge.add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        summary = merge.merge([merge.read(path) for path in args.files])
+    except merge.MergeError as exc:
+        print(f"streamer load merge: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print_summary(summary, console_for(stderr=args.json == "-"))
+    if args.json is not None:
+        _write_json(summary, args.json)
+    return exit_status(summary)
 
 
 def _write_json(summary: Summary, path: str) -> None:

@@ -20,8 +20,8 @@ from clients.load.spec import CPU_SATURATION, LoadSpec
 from clients.load.thresholds import ThresholdResult, evaluate
 from clients.load.units import format_duration
 
-#: Version of the JSON document :meth:`Summary.to_json` returns.
-SCHEMA_VERSION = 1
+#: Version of the JSON document :meth:`Summary.to_json` returns (2: with ``histograms``).
+SCHEMA_VERSION = 2
 #: Shortest span over which a worker's CPU share is judged for saturation (s).
 SATURATION_MIN_SECONDS = 1.0
 #: A worker whose event loop ran a timer later than this was behind (s).
@@ -78,6 +78,8 @@ class Summary:
     warnings: list[str] = field(default_factory=list)
     thresholds: list[ThresholdResult] = field(default_factory=list)
     interrupted: bool = False
+    histograms: dict[str, bytes] = field(default_factory=dict)
+    """Each trend's merged HDR histogram, encoded: what ``streamer load merge`` adds up."""
 
     @property
     def ok(self) -> bool:
@@ -116,6 +118,7 @@ class Summary:
                            for r in self.thresholds],
             "ok": self.ok,
             "interrupted": self.interrupted,
+            "histograms": {name: blob.decode("ascii") for name, blob in self.histograms.items()},
         }
 
 
@@ -123,6 +126,7 @@ def summarise(spec: LoadSpec, results: Sequence[WorkerResult], started: float, e
               *, interrupted: bool = False, cores: int | None = None) -> Summary:
     """Merge the workers' results into a :class:`Summary` and evaluate the thresholds."""
     metrics: dict[str, Stats] = {}
+    histograms: dict[str, bytes] = {}
     rates = _rates(results)
     totals: Counter[str] = Counter()
     for result in results:
@@ -130,6 +134,7 @@ def summarise(spec: LoadSpec, results: Sequence[WorkerResult], started: float, e
     for name, info in METRICS.items():
         if info.kind == "trend":
             merged = histogram.merge(getattr(result, name) for result in results)
+            histograms[name] = histogram.encode(merged)
             stats: Stats = histogram.stats(merged)
             metrics[name] = {"type": "trend", "unit": info.unit, "count": stats.pop("count"),
                              "rate": rates.get(TREND_COUNTERS[name]), **stats}
@@ -153,7 +158,7 @@ def summarise(spec: LoadSpec, results: Sequence[WorkerResult], started: float, e
     summary = Summary(
         spec=spec.describe(), started=started, elapsed=ended - started,
         hold=(min(h[0] for h in holds), max(h[1] for h in holds)), metrics=metrics,
-        workers=workers, interrupted=interrupted)
+        workers=workers, interrupted=interrupted, histograms=histograms)
     summary.warnings = _warnings(summary, cores or os.cpu_count() or 1)
     summary.thresholds = evaluate(spec.thresholds, metrics)
     return summary

@@ -107,7 +107,8 @@ def test_the_json_form_has_the_documented_top_level_keys_and_round_trips() -> No
     summary = summarise(LoadSpec(URL, connections=4), [result(0, 10, [0.01])], 9.0, 13.0)
     data = orjson.loads(orjson.dumps(summary.to_json()))
     assert list(data) == ["version", "spec", "started", "elapsed", "hold", "metrics",
-                          "workers", "saturated", "warnings", "thresholds", "ok", "interrupted"]
+                          "workers", "saturated", "warnings", "thresholds", "ok", "interrupted",
+                          "histograms"]
     assert data["hold"] == {"start": 10.0, "end": 12.0, "seconds": 2.0}
     assert set(data["metrics"]["tick_delay"]) == {"type", "unit", *TREND_STATS}
     assert data["workers"][0]["cpu"] == pytest.approx(0.2)
