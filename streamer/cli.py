@@ -17,9 +17,11 @@ import multiprocessing
 import os
 import queue
 import resource
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import replace
@@ -314,6 +316,8 @@ def run_workers(config: ServerConfig, log_level: str) -> int:
         holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         holder.bind((config.host, 0))
         port = holder.getsockname()[1]
+    report_dir = tempfile.mkdtemp(prefix="streamer-workers-")  # see streamer.workers
+    config = replace(config, report_dir=report_dir)
     context = multiprocessing.get_context("spawn")
     ready = context.Queue()
     lifeline, keep_alive = context.Pipe(duplex=False)  # this process holds the only writer
@@ -347,6 +351,7 @@ def run_workers(config: ServerConfig, log_level: str) -> int:
     for worker in workers:
         worker.join()
     keep_alive.close()
+    shutil.rmtree(report_dir, ignore_errors=True)
     return max((abs(w.exitcode or 0) for w in workers), default=0)
 
 

@@ -131,6 +131,8 @@ class ServerConfig:
                            "process that answered")
     worker: int = setting(0, "this process's number among workers (set by the command line)",
                           cli=False)
+    report_dir: str | None = setting(None, "where the workers report their figures to each "
+                                     "other (made by the command line)", cli=False)
     compression: str = setting("none", "permessage-deflate with clients that offer it "
                                "(browsers do): none or deflate; see docs/operations.md",
                                metavar="none|deflate")

@@ -119,7 +119,9 @@ class Metrics:
             "streamer_gbm_request_duration_seconds", "Time to answer /gbm.",
             buckets=GBM_BUCKETS, registry=self.registry)
 
-    def render(self, accept: str | None) -> tuple[bytes, str]:
-        """The exposition body and its content type, in the format the scraper accepts."""
+    def render(self, accept: str | None,
+               registry: CollectorRegistry | None = None) -> tuple[bytes, str]:
+        """The exposition body (of ``registry``, this server's own by default) and its
+        content type, in the format the scraper accepts."""
         encoder, content_type = choose_encoder(accept or "")
-        return encoder(self.registry), content_type
+        return encoder(registry or self.registry), content_type

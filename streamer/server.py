@@ -35,7 +35,7 @@ import orjson
 
 from simulation import Market, load_market
 from simulation.market import BUILT_IN
-from streamer import __version__, http, schedule, sse
+from streamer import __version__, http, schedule, sse, workers
 from streamer.batch import gbm_reply, path_reply
 from streamer.config import ServerConfig
 from streamer.connection import (
@@ -133,6 +133,7 @@ class StreamServer:
         self._resuming: deque[Connection] = deque()
         """Connections whose session is busy with a catch-up, served a piece each in turn."""
         self._resume_turn: asyncio.Handle | None = None
+        self._reporting: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closed: asyncio.Event | None = None
         self._closing = False
@@ -182,6 +183,8 @@ class StreamServer:
             await self.gateway.follow(self._fed)
         self._warned = now
         self._housekeeping = loop.call_later(HOUSEKEEPING_INTERVAL, self._keep_house)
+        if self.config.report_dir is not None:
+            self._report()
         self._pinging = loop.call_later(self._sweep_every, self._ping)
         logger.info("serving %d symbols on ws://%s:%d/ws", len(market.symbols), self.config.host,
                     self.port)
@@ -193,10 +196,12 @@ class StreamServer:
 
     def close(self) -> None:
         """Stop accepting, close every connection with 1001 (going away), stop the timer."""
-        for timer in (self._timer, self._housekeeping, self._pinging, self._resume_turn):
+        for timer in (self._timer, self._housekeeping, self._pinging, self._resume_turn,
+                      self._reporting):
             if timer is not None:
                 timer.cancel()
         self._timer = self._housekeeping = self._pinging = self._resume_turn = None
+        self._reporting = None
         self._resuming.clear()
         self._armed_for = float("-inf")  # never re-armed
         if self.hub is not None and not self._closing:
@@ -361,6 +366,17 @@ class StreamServer:
             self._warn(now)
         self._housekeeping = asyncio.get_running_loop().call_later(HOUSEKEEPING_INTERVAL,
                                                                   self._keep_house)
+
+    def _report(self) -> None:
+        """A worker's figures, for the worker that answers /healthz or /metrics."""
+        assert self.config.report_dir is not None
+        try:
+            workers.write(self.config.report_dir, self.config.worker, self._own_health(),
+                          workers.snapshot(self.metrics.registry), time.time())
+        except OSError as exc:
+            logger.warning("cannot write this worker's report: %s", exc)
+        self._reporting = asyncio.get_running_loop().call_later(workers.REPORT_INTERVAL,
+                                                                self._report)
 
     def _ping(self) -> None:
         """Keepalive pings, ping timeouts, and readers behind whose frames have stopped."""
@@ -542,7 +558,13 @@ class StreamServer:
         elif path in self._doors:
             self._gbm(connection, request, self._doors[path])
         elif path == "/metrics":
-            body, content_type = self.metrics.render(request.header("Accept"))
+            registry = None
+            if self.config.report_dir is not None:  # every worker's series, labelled
+                registry = workers.render_registry(workers.AllWorkers(
+                    self.config.worker, self.metrics.registry, workers.read(
+                        self.config.report_dir, self.config.workers, self.config.worker,
+                        time.time())))
+            body, content_type = self.metrics.render(request.header("Accept"), registry)
             connection.respond(http.response(200, body, content_type, head_only=head_only))
         elif path == "/healthz":
             health = self.health()  # 503 while degraded: a load balancer sends new clients on
@@ -713,7 +735,16 @@ class StreamServer:
         connection.respond(http.response(status, body, head_only=request.method == "HEAD"))
 
     def health(self) -> dict[str, Any]:
-        """Headline figures, as ``/healthz`` reports them."""
+        """Headline figures, as ``/healthz`` reports them: of the whole server (every worker's
+        report added to this one's figures) under ``--workers``."""
+        own = self._own_health()
+        if self.config.report_dir is None:
+            return own
+        return workers.health(own, workers.read(self.config.report_dir, self.config.workers,
+                                                self.config.worker, time.time()))
+
+    def _own_health(self) -> dict[str, Any]:
+        """This process's figures."""
         assert self.hub is not None
         now = time.monotonic()
         connections = self._connections.values()
