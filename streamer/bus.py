@@ -16,6 +16,7 @@ here (:mod:`streamer.publisher` and :mod:`streamer.gateway` do it).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -55,6 +56,7 @@ def subject(symbol: str) -> str:
     return SUBJECT_PREFIX + symbol
 
 
+@functools.lru_cache(maxsize=65_536)  # a gateway reads the same few thousand subjects
 def symbol_of(subject_name: str) -> str:
     """The symbol a subject carries; :class:`BusError` unless it is ``ticks.<SYMBOL>``."""
     symbol = subject_name.removeprefix(SUBJECT_PREFIX)

@@ -420,28 +420,39 @@ class Hub:
         """Ticks ``(symbol, seq, price, vol)`` read from the bus: step each symbol up to the
         newest one (a group's symbols together), check each against the tick computed, and
         return the peers that have parts to send, as :meth:`advance` does."""
-        checks = []
+        symbols = self._symbols
+        slots, seqs, prices, vols = [], [], [], []
         for symbol, seq, price, vol in ticks:
-            stream = self._symbols.get(symbol)
+            stream = symbols.get(symbol)
             if stream is None:
                 self.unknown[symbol] += 1
                 continue
-            self.fed_ticks += 1
-            slot = stream.slot
-            if self._allowed[slot] < 0:  # ended
-                continue
-            for member in self._groups.get(slot, (slot,)):
-                if seq > self._allowed[member]:
-                    self._allowed[member] = seq
-            checks.append((stream, seq, price, vol))
+            slots.append(stream.slot)
+            seqs.append(seq)
+            prices.append(price)
+            vols.append(np.nan if vol is None else vol)
+        self.fed_ticks += len(slots)
+        if not slots:
+            return []
+        at = np.array(slots)
+        seq_of = np.array(seqs, dtype=np.int64)
+        live = self._allowed[at] >= 0  # an ended symbol stays ended
+        np.maximum.at(self._allowed, at[live], seq_of[live])
+        for slot in set(slots) & self._groups.keys():  # a group's symbols step together
+            members = [m for m in self._groups[slot] if self._allowed[m] >= 0]
+            self._allowed[members] = self._allowed[members].max()
         self._feeding = True
         self._step_fed(MAX_STEPS)
-        for stream, seq, price, vol in checks:
-            if self.oldest_kept(stream) <= seq <= int(self.bank.seq[stream.slot]):
-                computed = float(self.recent(stream, seq, seq)[0])
-                kept = self.recent_vols(stream, seq, seq)
-                if computed != price or (kept is not None and float(kept[0]) != vol):
-                    self.mismatches += 1
+        # each bus tick against the one computed, where the ring still holds it
+        current = self.bank.seq[at]
+        kept = live & (seq_of <= current) & (seq_of > current - self._ring_size)
+        rows, places = self._ring_row[at[kept]], seq_of[kept] % self._ring_size
+        wrong = self._ring[rows, places] != np.array(prices)[kept]
+        if self._vol_ring is not None:
+            theirs = np.array(vols)[kept]
+            ours = self._vol_ring[rows, places]
+            wrong |= (ours != theirs) & ~(np.isnan(ours) & np.isnan(theirs))
+        self.mismatches += int(np.count_nonzero(wrong))
         dirty, self._dirty = self._dirty, []
         return dirty
 
