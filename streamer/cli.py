@@ -160,6 +160,7 @@ async def _publish(args: argparse.Namespace) -> int:
                                               replace=args.replace_market,
                                               replicas=args.replicas, now=now)
         runner = publisher.Publisher(js, market, time.time())
+        await runner.backfill()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(signum, runner.stop)

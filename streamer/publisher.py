@@ -7,7 +7,9 @@ publish the same messages under the same ids and JetStream keeps one of each, so
 killed at any moment without a tick going missing. A publish the bus did not acknowledge is
 sent again (the id makes that safe) until it is.
 
-Before its first tick the publisher agrees on the market with the bus: the definition already
+A publisher that starts after every other was down first publishes what the bus missed
+since its newest tick of each symbol (:meth:`Publisher.backfill`). Before any of that the
+publisher agrees on the market with the bus: the definition already
 in the ``MARKET`` bucket wins, one named on the command line must be the same (or replace it
 with ``--replace-market``), and with neither the demo market is put there.
 """
@@ -28,13 +30,15 @@ import numpy as np
 from nats.js import api
 
 from simulation import Market, MarketError
-from streamer import bus
+from streamer import bus, schedule
 from streamer.hub import Hub, Stream
 
 logger = logging.getLogger("streamer.publisher")
 
 #: Publishes awaiting the bus's acknowledgement before the publisher waits for some.
 MAX_PENDING = 20_000
+#: Ticks of each symbol a starting publisher publishes again when the bus is missing them.
+BACKFILL = 1_000
 #: Seconds a stopping publisher waits for the bus to acknowledge what it sent.
 DRAIN_SECONDS = 5.0
 #: Seconds between two lines of the publisher's progress in the log.
@@ -114,7 +118,7 @@ class Publisher:
 
     def __init__(self, js: Any, market: Market, now: float) -> None:
         self.js = js
-        self.hub = Hub(market, now, ring=1)
+        self.hub = Hub(market, now, ring=BACKFILL)
         self.hub.listener = self._collect
         self.counts = Counts()
         self._outbox: deque[tuple[str, bytes, str]] = deque()
@@ -138,6 +142,37 @@ class Publisher:
 
     def stop(self) -> None:
         self._stopping.set()
+
+    async def backfill(self) -> int:
+        """Publish the ticks the bus is missing since its newest one of each symbol, up to
+        :data:`BACKFILL` back (every publisher was down a while): the bus then has no hole a
+        gateway would have to fill. Return how many were queued."""
+        queued = 0
+        for stream in self.hub.symbols:
+            symbol = stream.symbol
+            assert symbol is not None
+            try:
+                last = await self.js.get_last_msg(bus.STREAM, bus.subject(symbol), direct=True)
+                newest = bus.decode_tick(last.subject, last.data).seq
+            except (nats.js.errors.NotFoundError, bus.BusError):
+                continue  # a symbol new to the bus starts where it is now
+            seq = self.hub.current(stream)[0]
+            first = max(newest + 1, self.hub.oldest_kept(stream))
+            if first > seq:
+                continue
+            prices = self.hub.recent(stream, first, seq).tolist()
+            vols = self.hub.recent_vols(stream, first, seq)
+            vol_list = [None] * len(prices) if vols is None else vols.tolist()
+            for k, (price, vol) in enumerate(zip(prices, vol_list), start=first):
+                at = schedule.instant(stream.t0, stream.interval, k)
+                self._outbox.append((bus.subject(symbol),
+                                     bus.encode_tick(symbol, k, price, at, stream.t0, vol),
+                                     bus.msg_id(symbol, stream.t0, k)))
+            queued += len(prices)
+        if queued:
+            logger.info("the bus missed %d ticks since its newest ones: publishing them",
+                        queued)
+        return queued
 
     async def run(self, until: float | None = None) -> None:
         """Publish until :meth:`stop` (or the wall-clock instant ``until``), then wait for the

@@ -103,6 +103,27 @@ async def test_every_published_tick_is_the_paths_with_its_message_id(
     assert info.config.duplicate_window == bus.DUPLICATE_WINDOW
 
 
+async def test_a_publisher_started_after_a_pause_fills_the_hole_on_the_bus(
+        js: object, tmp_path: Path) -> None:
+    now = time.time()
+    path = market_file(tmp_path, now)
+    market = load_market(path, now)
+    await publisher.ensure_stream(js, 10_000, 1)
+    await publisher.agree_market(js, market, market, replace=False, replicas=1, now=now)
+    first = publisher.Publisher(js, market, time.time())
+    await asyncio.wait_for(first.run(until=time.time() + 0.5), timeout(15))
+    await asyncio.sleep(0.5)  # no publisher for half a second: ACME misses about 25 ticks
+    second = publisher.Publisher(js, market, time.time())
+    assert await second.backfill() >= 20
+    await asyncio.wait_for(second.run(until=time.time() + 0.5), timeout(15))
+    for symbol in ("ACME", "VOLT"):
+        ticks = await stored(js, symbol)
+        seqs = [t[0] for t in ticks]
+        assert seqs == list(range(seqs[0], seqs[-1] + 1)), symbol  # no hole, no duplicate
+        assert_the_paths(path, symbol, ticks)
+    assert second.counts.duplicates == 0
+
+
 async def start_publisher(url: str, *args: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "streamer", "publish", "--nats", url, *args, cwd=ROOT,
