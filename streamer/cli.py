@@ -113,9 +113,10 @@ def add_publish_arguments(parser: argparse.ArgumentParser) -> None:
                         help="a NATS server to publish to (nats://host:4222); repeat for the "
                              "servers of a cluster")
     parser.add_argument("--market", default=None, metavar="FILE",
-                        help="the market to publish when the bus has none yet: a .toml or "
-                             ".json file, or demo or realtime (the bus's own wins; see "
-                             "--replace-market)")
+                        help="the market to publish: a .toml or .json file, or demo or "
+                             "realtime; a bus that has another one already refuses it, naming "
+                             "the difference (see --replace-market); without it, the bus's "
+                             "market, or the demo market on an empty bus")
     parser.add_argument("--replace-market", action="store_true",
                         help="replace a different market already on the bus with --market")
     parser.add_argument("--retention", type=int, default=bus.RETENTION, metavar="TICKS",

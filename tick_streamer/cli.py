@@ -15,7 +15,8 @@ from streamer import cli as serve_cli
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="streamer", formatter_class=serve_cli.HelpFormatter,
-        description="Stream simulated market prices (geometric Brownian motion) over WebSocket.")
+        description="Stream simulated market prices (GBM, jump diffusion, stochastic "
+                    "volatility, mean reversion) over WebSocket.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     serve_cli.add_arguments(commands.add_parser(
