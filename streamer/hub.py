@@ -503,11 +503,12 @@ class Hub:
             self._route_private(slots[private], owners[private], seqs[private], prices[private],
                                 times[private], None if vols is None else vols[private])
         shared = routable & (owners < 0)  # the market's symbols
-        if shared.any() and self.listener is not None:
-            streams = self._streams
-            self.listener([streams[slot] for slot in slots[shared].tolist()], seqs[shared],
-                          prices[shared], times[shared], None if vols is None else vols[shared])
         if shared.any():
+            if self.listener is not None:
+                streams = self._streams
+                self.listener([streams[slot] for slot in slots[shared].tolist()],
+                              seqs[shared], prices[shared], times[shared],
+                              None if vols is None else vols[shared])
             self._route_shared(slots[shared], seqs[shared], prices[shared], times[shared],
                                None if vols is None else vols[shared])
         if ends.any():

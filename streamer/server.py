@@ -253,30 +253,33 @@ class StreamServer:
     def _on_timer(self) -> None:
         self._timer = None
         self._armed_for = float("inf")
-        assert self.hub is not None
-        try:
+        hub = self.hub
+        assert hub is not None
+
+        def advance() -> list[Any]:
             now = self._clock()
-            self.metrics.lateness.observe(max(0.0, now - self.hub.next_due()))
-            frames: dict[Any, dict[str, bytes]] = {}  # this instant's frames, by their one event
-            for peer in self.hub.advance(now):
-                self._flush(peer, frames)  # type: ignore[arg-type]  # the hub's peers are sessions
-            self._arm()
-        except Exception as exc:  # a broken producer must stop the feed loudly, not hang it
-            logger.critical("tick producer failed; closing the server", exc_info=True)
-            self.failure = exc
-            self.close()
+            due = hub.next_due()
+            if due != float("-inf"):  # -inf: a gateway's backlog of bus ticks, not a due tick
+                self.metrics.lateness.observe(max(0.0, now - due))
+            return hub.advance(now)
+        self._produce(advance)
 
     def _fed(self, ticks: list[tuple[str, int, float, float | None]]) -> None:
         """Ticks read from the bus (a gateway's): the symbols step to them."""
-        assert self.hub is not None
-        if self._closing:
-            return
+        hub = self.hub
+        assert hub is not None
+        if not self._closing:
+            self._produce(lambda: hub.feed(ticks))
+
+    def _produce(self, produce: Callable[[], list[Any]]) -> None:
+        """Run the tick producer (the clock's :meth:`Hub.advance` or the bus's
+        :meth:`Hub.feed`), write to the peers it gave parts, and arm the timer again."""
         try:
-            frames: dict[Any, dict[str, bytes]] = {}
-            for peer in self.hub.feed(ticks):
-                self._flush(peer, frames)  # type: ignore[arg-type]  # the hub's peers are sessions
+            frames: dict[Any, dict[str, bytes]] = {}  # this instant's frames, by their one event
+            for peer in produce():
+                self._flush(peer, frames)  # the hub's peers are sessions
             self._arm()
-        except Exception as exc:  # as in _on_timer
+        except Exception as exc:  # a broken producer must stop the feed loudly, not hang it
             logger.critical("tick producer failed; closing the server", exc_info=True)
             self.failure = exc
             self.close()

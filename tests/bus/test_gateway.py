@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
+import re
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -21,6 +23,7 @@ from simulation import MarketError, path_and_vols
 from simulation.market import load_market
 from streamer import publisher
 from streamer.config import ServerConfig
+from streamer.hub import MAX_ROUNDS
 from streamer.server import StreamServer
 from tests.bus.nats_node import NatsNode
 from tests.bus.test_publisher import market_file
@@ -144,3 +147,30 @@ async def test_nothing_published_means_nothing_ticks(nats_node: NatsNode,
         assert (await anext(frames(ws)))["type"] == "subscribed"
         with pytest.raises(TimeoutError):
             await asyncio.wait_for(ws.recv(), 0.5)  # ACME ticks at 50 Hz when published
+
+
+async def test_a_backlog_of_bus_ticks_is_not_counted_as_schedule_lateness(
+        nats_node: NatsNode, tmp_path: Path) -> None:
+    """A gateway far behind the bus steps its backlog over several turns (its timer armed at
+    once); the schedule-lateness histogram stays a measure of late timers, never +Inf."""
+    now = time.time()
+    market = load_market(market_file(tmp_path, now), now)
+    nc = await nats.connect(nats_node.url)
+    await publisher.ensure_stream(nc.jetstream(), 100, 1)
+    await publisher.agree_market(nc.jetstream(), market, market, replace=False, replicas=1,
+                                 now=now)
+    await nc.close()
+    async with StreamServer(ServerConfig(port=0, nats=(nats_node.url,))) as gateway:
+        hub = gateway.hub
+        assert hub is not None
+        acme = hub.symbol("ACME")
+        assert acme is not None
+        far = hub.current(acme)[0] + MAX_ROUNDS + 500
+        gateway._fed([("ACME", far, 1.0, None)])
+        deadline = time.monotonic() + timeout(10)
+        while hub.current(acme)[0] < far:
+            assert time.monotonic() < deadline, "the backlog was never stepped"
+            await asyncio.sleep(0.01)
+        _, _, body = await http_get(f"http://127.0.0.1:{gateway.port}/metrics")
+        total = re.search(rb"^streamer_schedule_lateness_seconds_sum (\S+)$", body, re.M)
+        assert total is not None and math.isfinite(float(total[1])), total
