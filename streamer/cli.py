@@ -31,7 +31,7 @@ import nats.errors
 
 from simulation import MarketError, load_market
 from simulation.market import BUILT_IN
-from streamer import __version__, bus, publisher
+from streamer import __version__, bus, buslink, publisher
 from streamer.config import ServerConfig, Setting, settings, show_default
 from streamer.server import StreamServer
 
@@ -153,7 +153,7 @@ async def _publish(args: argparse.Namespace) -> int:
     if args.market is not None:
         proposed = (BUILT_IN[args.market](now) if args.market in BUILT_IN
                     else load_market(args.market, now))
-    nc = await publisher.connect(args.nats, "streamer publish")
+    nc = await buslink.connect(args.nats, "streamer publish")
     try:
         js = nc.jetstream()
         info = await publisher.ensure_stream(js, args.retention, args.replicas)

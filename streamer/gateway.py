@@ -26,7 +26,7 @@ from nats.js import api
 
 from simulation import Market, MarketError
 from streamer import bus
-from streamer.publisher import connect
+from streamer.buslink import connect
 
 logger = logging.getLogger("streamer.gateway")
 

@@ -253,29 +253,3 @@ class Publisher:
     def _count_failure(self, exc: BaseException) -> None:
         name = type(exc).__name__
         self.counts.failures[name] = self.counts.failures.get(name, 0) + 1
-
-
-#: Attempts at each server of the bus before a process that starts gives up.
-FIRST_ATTEMPTS = 3
-
-
-async def connect(urls: list[str], name: str) -> Any:
-    """A connection that, once made, reconnects for ever (a publisher or gateway outlives the
-    bus's restarts), logging each loss and return; the first connection is given up after
-    :data:`FIRST_ATTEMPTS` tries of each server (``NoServersError``)."""
-
-    async def disconnected() -> None:
-        logger.warning("lost the bus; reconnecting")
-
-    async def reconnected() -> None:
-        logger.info("back on the bus")
-
-    async def error(exc: Exception) -> None:
-        logger.debug("bus: %s", exc)
-
-    nc = await nats.connect(servers=urls, name=name, max_reconnect_attempts=FIRST_ATTEMPTS,
-                            reconnect_time_wait=0.5, connect_timeout=2.0,
-                            disconnected_cb=disconnected, reconnected_cb=reconnected,
-                            error_cb=error)
-    nc.options["max_reconnect_attempts"] = -1  # read at each attempt: from now on, for ever
-    return nc

@@ -34,7 +34,7 @@ PACKAGES = ("wire", "simulation", "streamer", "clients", "tick_streamer")
 CORE = ("streamer", "streamer.session", "streamer.hub", "streamer.schedule", "streamer.config",
         "streamer.batch", "streamer.reference", "streamer.http", "streamer.bus")
 SHELL = ("streamer.server", "streamer.connection", "streamer.cli", "streamer.__main__",
-         "streamer.publisher", "streamer.gateway")
+         "streamer.publisher", "streamer.gateway", "streamer.buslink")
 ASYNC_OR_NETWORK = ("asyncio", "websockets", "socket", "selectors", "ssl", "http", "urllib",
                     "uvloop", "aiohttp")
 

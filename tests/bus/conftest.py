@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from simulation.market import load_market
-from streamer import publisher
+from streamer import buslink, publisher
 from tests.bus.nats_node import NatsNode
 from tests.bus.test_publisher import market_file
 from tests.conftest import wait_for
@@ -30,7 +30,7 @@ async def published(nats_node: NatsNode, tmp_path: Path) -> AsyncIterator[publis
     """A publisher of :func:`market_file`'s market, running in this event loop."""
     now = time.time()
     market = load_market(market_file(tmp_path, now), now)
-    nc = await publisher.connect([nats_node.url], "test publisher")
+    nc = await buslink.connect([nats_node.url], "test publisher")
     js = nc.jetstream()
     await publisher.ensure_stream(js, 10_000, 1)
     await publisher.agree_market(js, market, market, replace=False, replicas=1, now=now)

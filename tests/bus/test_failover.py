@@ -17,7 +17,7 @@ from clients.feed.aio import Feed
 from clients.feed.protocol import Tick
 from simulation import path_and_vols
 from simulation.market import load_market
-from streamer import publisher
+from streamer import buslink, publisher
 from tests.bus.nats_node import NatsNode, free_ports
 from tests.bus.test_publisher import market_file
 from tests.conftest import ServerProcess, wait_for
@@ -75,7 +75,7 @@ async def test_a_killed_node_of_a_three_node_cluster_loses_nothing(
     now = time.time()
     path = market_file(tmp_path, now)
     market = load_market(path, now)
-    nc = await publisher.connect(urls, "test publisher")
+    nc = await buslink.connect(urls, "test publisher")
     js = nc.jetstream()
     deadline = time.monotonic() + 30
     while True:  # the cluster elects its meta leader a moment after its nodes start
