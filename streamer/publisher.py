@@ -132,13 +132,18 @@ class Publisher:
         vol_list = [None] * len(streams) if vols is None else vols.tolist()
         for stream, seq, price, at, vol in zip(streams, seqs.tolist(), prices.tolist(),
                                                times.tolist(), vol_list):
-            symbol = stream.symbol
-            if symbol is None:
-                continue
-            self._outbox.append((bus.subject(symbol),
-                                 bus.encode_tick(symbol, seq, price, at, stream.t0,
-                                                 None if vol != vol else vol),
-                                 bus.msg_id(symbol, stream.t0, seq)))
+            if stream.symbol is not None:
+                self._queue(stream, seq, price, at, vol)
+
+    def _queue(self, stream: Stream, seq: int, price: float, at: float,
+               vol: float | None) -> None:
+        """One tick of a symbol into the outbox, as the bus carries it (a NaN vol: none)."""
+        symbol = stream.symbol
+        assert symbol is not None
+        self._outbox.append((bus.subject(symbol),
+                             bus.encode_tick(symbol, seq, price, at, stream.t0,
+                                             None if vol is None or vol != vol else vol),
+                             bus.msg_id(symbol, stream.t0, seq)))
 
     def stop(self) -> None:
         self._stopping.set()
@@ -164,10 +169,8 @@ class Publisher:
             vols = self.hub.recent_vols(stream, first, seq)
             vol_list = [None] * len(prices) if vols is None else vols.tolist()
             for k, (price, vol) in enumerate(zip(prices, vol_list), start=first):
-                at = schedule.instant(stream.t0, stream.interval, k)
-                self._outbox.append((bus.subject(symbol),
-                                     bus.encode_tick(symbol, k, price, at, stream.t0, vol),
-                                     bus.msg_id(symbol, stream.t0, k)))
+                self._queue(stream, k, price, schedule.instant(stream.t0, stream.interval, k),
+                            vol)
             queued += len(prices)
         if queued:
             logger.info("the bus missed %d ticks since its newest ones: publishing them",
