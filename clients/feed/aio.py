@@ -718,13 +718,11 @@ class Feed:
                     self._fail(error)
                     return
                 if others:
-                    self._at = (self._at + 1) % len(self.urls)
                     others -= 1
-                else:
-                    if len(self.urls) > 1:
-                        self._at = (self._at + 1) % len(self.urls)
-                        others = len(self.urls) - 1
+                else:  # every server tried since the last wait: wait, then go round again
+                    others = len(self.urls) - 1
                     await asyncio.sleep(self._backoff.delay(attempt, self._rng))
+                self._at = (self._at + 1) % len(self.urls)
                 attempt += 1
                 try:
                     next_conn = await self._transport.connect(self.url)
