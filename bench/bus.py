@@ -50,7 +50,9 @@ def market(directory: Path, name: str, symbols: list[str], interval: float) -> P
     return path
 
 
-def start(*args: str, banner: str) -> subprocess.Popen[str]:
+def start(*args: str, banner: str) -> tuple[subprocess.Popen[str], str]:
+    """A ``streamer`` command, once the first line it prints contains ``banner``; and the
+    line."""
     proc = subprocess.Popen([*STREAMER, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True, cwd=ROOT)
     assert proc.stdout is not None
@@ -58,19 +60,15 @@ def start(*args: str, banner: str) -> subprocess.Popen[str]:
     if banner not in line:
         proc.kill()
         raise RuntimeError(f"{args[0]} did not start: {line!r} {proc.communicate()[1][-800:]}")
-    return proc
+    return proc, line
 
 
 def serve_url(*args: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen([*STREAMER, "serve", "--port", "0", "--log-level", "warning",
-                             "--max-connections", "5000", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
+    """A server (or gateway) and its WebSocket URL."""
+    proc, line = start("serve", "--port", "0", "--log-level", "warning", "--max-connections",
+                       "5000", *args, banner="ws://")
     match = re.search(r"(ws://[^ ]+/ws)", line)
-    if match is None:
-        proc.kill()
-        raise RuntimeError(f"serve did not start: {line!r} {proc.communicate()[1][-800:]}")
+    assert match is not None, line
     return proc, match.group(1)
 
 
@@ -138,7 +136,7 @@ def scenario(name: str, market_file: Path, connections: int, subscriptions: int,
     procs: list[subprocess.Popen[str]] = []
     try:
         procs.append(start("publish", "--nats", node.url, "--market", str(market_file),
-                           "--log-level", "warning", banner="publishing"))
+                           "--log-level", "warning", banner="publishing")[0])
         urls = []
         for _ in range(gateways):
             gateway, gateway_url = serve_url("--nats", node.url)
@@ -161,8 +159,8 @@ def scenario(name: str, market_file: Path, connections: int, subscriptions: int,
 def throughput(market_file: Path, offered: float, seconds: float, work: Path, name: str) -> None:
     node = NatsNode(work / name).start()
     try:
-        proc = start("publish", "--nats", node.url, "--market", str(market_file),
-                     "--log-level", "warning", banner="publishing")
+        proc, _ = start("publish", "--nats", node.url, "--market", str(market_file),
+                        "--log-level", "warning", banner="publishing")
         began = asyncio.run(stream_messages(node.url))
         started = time.monotonic()
         time.sleep(seconds)  # a fixed span of publishing, measured by the stream's count
