@@ -49,7 +49,6 @@ class Gateway:
         self._batch: Ticks = []
         self._deliver: Callable[[Ticks], None] | None = None
         self._scheduled = False
-        self._sub: Any = None
 
     @property
     def connected(self) -> bool:
@@ -76,9 +75,8 @@ class Gateway:
         """Hand every tick published from now on to ``deliver``, in order."""
         self._deliver = deliver
         js = self.nc.jetstream()
-        self._sub = await js.subscribe(bus.SUBJECTS, ordered_consumer=True, cb=self._message,
-                                       deliver_policy=api.DeliverPolicy.NEW,
-                                       idle_heartbeat=HEARTBEAT)
+        await js.subscribe(bus.SUBJECTS, ordered_consumer=True, cb=self._message,
+                           deliver_policy=api.DeliverPolicy.NEW, idle_heartbeat=HEARTBEAT)
 
     async def _message(self, msg: Msg) -> None:
         self.read += 1
