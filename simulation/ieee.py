@@ -67,8 +67,7 @@ def _log_row(i: int) -> tuple[float, float, float, float]:
 def _split(value: Decimal, free_bits: int) -> tuple[float, float]:
     """``value`` as ``hi + lo``: ``hi`` with its low ``free_bits`` mantissa bits zero (so an
     integer of up to ``free_bits`` bits times ``hi`` is exact), ``lo`` the rest, rounded."""
-    bits = struct.unpack("<Q", struct.pack("<d", float(value)))[0]
-    hi = struct.unpack("<d", struct.pack("<Q", bits & ~((1 << free_bits) - 1)))[0]
+    hi = _double(_bits(float(value)) & ~((1 << free_bits) - 1))
     return hi, float(value - Decimal(hi))
 
 
