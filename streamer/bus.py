@@ -7,8 +7,9 @@ here (:mod:`streamer.publisher` and :mod:`streamer.gateway` do it).
   the same ids, and JetStream keeps the first of each within its duplicate window.
 * The payload is a JSON object: ``seq`` (an integer from 0, one more each tick), ``price`` (a
   positive finite number), ``time`` (epoch seconds), and optionally ``vol`` (a Heston
-  symbol's volatility), ``t0`` and ``symbol`` (which must then be the subject's). A third
-  party publishes its own symbols in the same form.
+  symbol's volatility), ``t0`` (the epoch of the numbering: a new one starts ``seq`` again),
+  ``interval`` (seconds between ticks) and ``symbol`` (which must then be the subject's). A
+  third party publishes its own symbols in the same form.
 * The market's definition (:func:`simulation.market.market_to_mapping`, as JSON) is the value
   of key ``definition`` in the key-value bucket ``MARKET``: the first publisher puts it,
   later ones and every gateway read it, so all agree on every symbol without a file.
@@ -50,6 +51,9 @@ class BusTick:
     price: float
     time: float
     vol: float | None = None
+    t0: float | None = None
+    interval: float | None = None
+    """Seconds between the symbol's ticks, as its publisher declares them (optional)."""
 
 
 def subject(symbol: str) -> str:
@@ -98,10 +102,14 @@ def decode_tick(subject_name: str, data: bytes) -> BusTick:
         raise BusError(f"{subject_name}: price must be positive, got {price!r}")
     time = _number(subject_name, body, "time")
     vol = _number(subject_name, body, "vol") if "vol" in body else None
+    t0 = _number(subject_name, body, "t0") if "t0" in body else None
+    interval = _number(subject_name, body, "interval") if "interval" in body else None
+    if interval is not None and interval <= 0.0:
+        raise BusError(f"{subject_name}: interval must be positive, got {interval!r}")
     named = body.get("symbol", symbol)
     if named != symbol:
         raise BusError(f"{subject_name}: symbol {named!r} is not the subject's {symbol!r}")
-    return BusTick(symbol, seq, price, time, vol)
+    return BusTick(symbol, seq, price, time, vol, t0, interval)
 
 
 def _number(subject_name: str, body: dict[str, object], name: str) -> float:

@@ -6,6 +6,11 @@ to the hub (:meth:`streamer.hub.Hub.feed`), which steps the symbol to it, fills 
 bus skipped with its computed bits, and checks the bus's bits against its own. The ticks of
 one read of the socket are handed over together, at the end of the event loop's turn.
 
+A third party's symbols (ticks on the bus for symbols the market does not define) are served
+as the bus carries them; at its start, the gateway reads the last ticks of each one already on
+the bus from the stream (by stream sequence), so a client resuming here with ``fromSeq`` gets
+the ticks another gateway sent it last.
+
 When the bus goes away, the connection retries for ever: the symbols stand still (nothing
 stale is passed off as fresh), ``/healthz`` says ``"bus": "disconnected"`` with status
 ``degraded``, and the clients keep their connections. When it is back, the ordered consumer
@@ -30,10 +35,17 @@ from streamer.buslink import connect
 
 logger = logging.getLogger("streamer.gateway")
 
-Ticks = list[tuple[str, int, float, float | None]]
+Ticks = list[bus.BusTick]
 #: Seconds between the bus's heartbeats to a gateway's consumer; two missed ones (the bus
 #: restarted, the consumer is gone) make it start again after the last message it delivered.
 HEARTBEAT = 0.5
+#: A third party's symbols whose history a starting gateway reads at once.
+HISTORY_READERS = 8
+#: Ticks of each of a third party's symbols a starting gateway reads from the bus at most
+#: (its ring may hold more, filled as ticks come). About 30 ms a symbol on two cores.
+HISTORY_DEPTH = 1_000
+#: Seconds a starting gateway waits for one symbol's history before serving without it.
+HISTORY_TIMEOUT = 10.0
 
 
 class Gateway:
@@ -49,6 +61,9 @@ class Gateway:
         self._batch: Ticks = []
         self._deliver: Callable[[Ticks], None] | None = None
         self._scheduled = False
+        self._market: frozenset[str] = frozenset()
+        self.history: dict[str, int] = {}
+        """A third party's symbols whose history was read at the start: ticks kept, by symbol."""
 
     @property
     def connected(self) -> bool:
@@ -69,14 +84,85 @@ class Gateway:
             raise MarketError(f"the bus at {', '.join(self.urls)} has no market yet: start "
                               "streamer publish --nats there first") from None
         assert entry.value is not None
-        return bus.decode_market(entry.value, now)
+        market = bus.decode_market(entry.value, now)
+        self._market = frozenset(spec.symbol for spec in market.symbols)
+        return market
 
-    async def follow(self, deliver: Callable[[Ticks], None]) -> None:
-        """Hand every tick published from now on to ``deliver``, in order."""
+    async def follow(self, deliver: Callable[[Ticks], None],
+                     backfill: Callable[[Ticks], int], depth: int) -> None:
+        """Hand every tick published from now on to ``deliver``, in order; and the last
+        ``depth`` ticks (at most :data:`HISTORY_DEPTH`) of each third party's symbol already
+        on the bus to ``backfill``."""
+        depth = min(depth, HISTORY_DEPTH)
         self._deliver = deliver
         js = self.nc.jetstream()
         await js.subscribe(bus.SUBJECTS, ordered_consumer=True, cb=self._message,
                            deliver_policy=api.DeliverPolicy.NEW, idle_heartbeat=HEARTBEAT)
+        try:
+            info = await js.stream_info(bus.STREAM, subjects_filter=bus.SUBJECTS)
+        except (TimeoutError, nats.errors.Error) as exc:
+            logger.warning("cannot read which symbols the bus has (%s): a third party's "
+                           "symbols are served from their next tick, without history", exc)
+            return
+        subjects = [name for name in info.state.subjects or {}
+                    if name.removeprefix(bus.SUBJECT_PREFIX) not in self._market]
+        readers = asyncio.Semaphore(HISTORY_READERS)
+
+        async def read(subject: str) -> None:
+            async with readers:
+                try:
+                    ticks = await asyncio.wait_for(self._history(js, subject, depth),
+                                                   HISTORY_TIMEOUT)
+                except (TimeoutError, nats.errors.Error, bus.BusError) as exc:
+                    logger.warning("cannot read the history of %s (%r): it is served from "
+                                   "its next tick", subject, exc)
+                    return
+            self._hand_over()  # the live ticks read meanwhile go first
+            self.history[ticks[-1].symbol if ticks else subject] = backfill(ticks)
+        await asyncio.gather(*(read(subject) for subject in subjects))
+
+    async def _history(self, js: Any, subject: str, depth: int) -> Ticks:
+        """The last ``depth`` ticks of ``subject`` on the bus (of its newest ``t0``), in
+        order: the first is found by a binary search over the stream's sequence (each probe
+        one direct get of the subject's next message), the rest read by one consumer."""
+        last = await js.get_last_msg(bus.STREAM, subject, direct=True)
+        newest = bus.decode_tick(subject, last.data)
+        want = newest.seq - depth + 1
+
+        def wanted(tick: bus.BusTick) -> bool:
+            return tick.t0 == newest.t0 and tick.seq >= want
+        low, high = 1, last.seq  # the first stream sequence whose next message is wanted
+        while low < high:
+            middle = (low + high) // 2
+            probe = await js.get_msg(bus.STREAM, seq=middle, subject=subject, next=True,
+                                     direct=True)
+            try:
+                good = wanted(bus.decode_tick(subject, probe.data))
+            except bus.BusError:
+                good = False
+            if good:
+                high = middle
+            else:
+                low = probe.seq + 1
+        ticks: Ticks = []
+        done = asyncio.Event()
+
+        async def take(msg: Msg) -> None:
+            try:
+                ticks.append(bus.decode_tick(subject, msg.data))
+            except bus.BusError:
+                pass
+            if msg.metadata.sequence.stream >= last.seq:
+                done.set()
+        sub = await js.subscribe(subject, stream=bus.STREAM, ordered_consumer=True, cb=take,
+                                 config=api.ConsumerConfig(
+                                     deliver_policy=api.DeliverPolicy.BY_START_SEQUENCE,
+                                     opt_start_seq=high))
+        try:
+            await done.wait()
+        finally:
+            await sub.unsubscribe()
+        return [tick for tick in ticks if wanted(tick)]
 
     async def _message(self, msg: Msg) -> None:
         self.read += 1
@@ -88,7 +174,7 @@ class Gateway:
             if not count:  # once per subject: a misbehaving publisher must not flood the log
                 logger.warning("ignoring a message on the bus: %s", exc)
             return
-        self._batch.append((tick.symbol, tick.seq, tick.price, tick.vol))
+        self._batch.append(tick)
         if not self._scheduled:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self._hand_over)
@@ -101,7 +187,8 @@ class Gateway:
 
     def health(self) -> dict[str, Any]:
         return {"bus": "connected" if self.connected else "disconnected",
-                "bus_messages": self.read, "bus_refused": sum(self.refused.values())}
+                "bus_messages": self.read, "bus_refused": sum(self.refused.values()),
+                "bus_history": dict(self.history)}
 
     async def close(self) -> None:
         if self.nc is not None:

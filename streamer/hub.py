@@ -5,6 +5,10 @@ It owns a :class:`~simulation.bank.StreamBank` (prices), the schedule of each st
 each stream's subscribers. :meth:`Hub.advance` steps every stream that is due at ``now`` in
 one vectorised operation per instant and gathers the encoded ticks per connection, so the I/O
 layer writes one frame per connection per instant. No I/O, no clock: ``now`` is an argument.
+
+A gateway's hub is *fed* by the bus (:meth:`Hub.feed`): the market's symbols step to the ticks
+the bus carries, and a third party's symbols (ticks on the bus for a symbol the market does
+not define) are served as they come, from a ring of what the bus carried (:class:`Outside`).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from simulation import CatchUp, Market, MarketError, ModelParams, PathCursor, St
 from simulation.market import Group
 from simulation.walk import GroupWalk, out_of_range, why_out
 from streamer import schedule
+from streamer.bus import BusTick
 from wire import events
 from wire.names import EndReason
 
@@ -29,6 +34,13 @@ from wire.names import EndReason
 #: is ready, so a server that is behind still answers (about 10-30 ms of work per call).
 MAX_ROUNDS = 1_000
 MAX_STEPS = 50_000
+
+#: A third party's symbols a gateway serves at most (each keeps a ring of recent ticks, 16
+#: bytes a tick, 24 with ``vol``, as the market's symbols do); the ticks of any more are
+#: counted in :attr:`Hub.unknown` and dropped.
+MAX_OUTSIDE = 1_000
+#: The ``model`` a third party's symbol reports in its ``params``.
+OUTSIDE_MODEL = "external"
 
 _NEVER = np.inf
 
@@ -48,6 +60,10 @@ class Peer(Protocol):
     def deliver_end(self, sub: int, text: str) -> bool:
         """The stream of ``sub`` sent its last event, ``text``; forget the subscription."""
 
+    def deliver_gap(self, sub: int, skipped: int, seq: int) -> bool:
+        """The stream of ``sub`` skipped ``skipped`` ticks before tick ``seq`` (a third
+        party's symbol whose publisher skipped them): announce it before that tick."""
+
 
 Deliver = Callable[[int, int, str], bool]
 #: ``(streams, seqs, prices, times, vols)`` of the symbols' ticks of one instant.
@@ -55,13 +71,52 @@ Listener = Callable[[list["Stream"], np.ndarray, np.ndarray, np.ndarray, "np.nda
                     None]
 
 
+class Outside:
+    """What the bus carried of a third party's symbol: its newest ``seq`` and a ring of its
+    recent ticks (price, time, vol), kept from :attr:`first` on without a hole."""
+
+    __slots__ = ("seq", "first", "prices", "times", "vols")
+
+    def __init__(self, size: int) -> None:
+        self.seq = -1
+        """The newest tick's seq (-1 before the first)."""
+        self.first = 0
+        """The oldest seq kept: every tick from here to :attr:`seq` is in the ring."""
+        self.prices = np.zeros(size)  # pages the ring has not reached yet cost nothing
+        self.times = np.zeros(size)
+        self.vols: np.ndarray | None = None
+        """Made at the first tick with a ``vol`` (NaN where a tick has none)."""
+
+    def put(self, tick: BusTick) -> None:
+        at = tick.seq % len(self.prices)
+        self.prices[at] = tick.price
+        self.times[at] = tick.time
+        vols = self.vols
+        if vols is None and tick.vol is not None:
+            vols = self.vols = np.full(len(self.prices), np.nan)
+        if vols is not None:
+            vols[at] = np.nan if tick.vol is None else tick.vol
+
+    def oldest(self) -> int:
+        """The oldest seq still in the ring."""
+        return max(self.first, self.seq - len(self.prices) + 1)
+
+    def take(self, first: int, last: int) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """``(prices, times, vols)`` of ticks ``first`` to ``last`` (kept, the caller checked;
+        ``vols`` is ``None`` when no tick had one)."""
+        at = np.arange(first, last + 1) % len(self.prices)
+        return self.prices[at], self.times[at], None if self.vols is None else self.vols[at]
+
+
 @dataclass(eq=False)
 class Stream:
-    """A running stream: a bank slot, how it was defined, and who listens to it."""
+    """A running stream: a bank slot, how it was defined, and who listens to it. A third
+    party's symbol has no slot (-1), no model (``params`` and ``seed`` are ``None``) and an
+    :class:`Outside` instead."""
 
     slot: int
-    params: ModelParams
-    seed: int
+    params: ModelParams | None
+    seed: int | None
     interval: float
     t0: float
     periods: int | None
@@ -71,6 +126,7 @@ class Stream:
     subscribers: dict[tuple[Peer, int], tuple[str, Deliver]] = field(default_factory=dict)
     """``(peer, sub) -> (tick head, peer.deliver)`` of every subscription to this stream (a
     private stream has at most one). The bound method is kept, not looked up per tick."""
+    outside: Outside | None = None
     _described: dict[str, object] | None = field(default=None, init=False, repr=False)
 
     def describe(self) -> dict[str, object]:
@@ -78,9 +134,10 @@ class Stream:
         shared (every caller only encodes it; none may change it)."""
         described = self._described
         if described is None:
-            described = self._described = {
-                "model": self.params.name, **self.params.values(), "interval": self.interval,
-                "seed": self.seed, "periods": self.periods}
+            model = ({"model": OUTSIDE_MODEL} if self.params is None else
+                     {"model": self.params.name, **self.params.values()})
+            described = self._described = {**model, "interval": self.interval,
+                                           "seed": self.seed, "periods": self.periods}
         return described
 
 
@@ -147,7 +204,16 @@ class Hub:
         self.mismatches = 0
         """Ticks of the bus whose price or vol differs from the one computed here."""
         self.unknown: Counter[str] = Counter()
-        """Ticks of the bus for symbols not in the market, by symbol."""
+        """Ticks of the bus for symbols not served (a third party's beyond
+        :data:`MAX_OUTSIDE`), by symbol."""
+        self.out_of_order: Counter[str] = Counter()
+        """Ticks of a third party's symbol refused for a ``seq`` not after its newest (with the
+        same ``t0``), by symbol."""
+        self._outside: dict[str, Stream] = {}
+        """A third party's symbols, served as the bus carries them."""
+        self._waiting: dict[str, BusTick] = {}
+        """The first tick of a third party's symbol that did not say its ``interval``: it is
+        served from its second tick, which gives the interval."""
         rows = {spec.symbol: row for row, spec in enumerate(market.symbols)}
         for group in market.groups:
             self._start_group(group, [market.symbols[rows[name]] for name in group.symbols],
@@ -221,11 +287,16 @@ class Hub:
         self._symbols[stream.symbol or ""] = stream
 
     def symbol(self, name: str) -> Stream | None:
-        return self._symbols.get(name)
+        return self._symbols.get(name) or self._outside.get(name)
 
     @property
     def symbols(self) -> list[Stream]:
-        return list(self._symbols.values())
+        """The market's symbols, then a third party's (a gateway's), as they came."""
+        return [*self._symbols.values(), *self._outside.values()]
+
+    @property
+    def outside_symbols(self) -> int:
+        return len(self._outside)
 
     def open_private(self, params: ModelParams, seed: int, t0: float, interval: float,
                      periods: int | None, seq: int, first: int | None = None,
@@ -276,23 +347,40 @@ class Hub:
 
     def current(self, stream: Stream) -> tuple[int, float, float]:
         """``(seq, price, time)`` of the stream's newest tick."""
+        outside = stream.outside
+        if outside is not None:
+            prices, times, _ = outside.take(outside.seq, outside.seq)
+            return outside.seq, float(prices[0]), float(times[0])
         seq = int(self.bank.seq[stream.slot])
         return seq, float(self.bank.price[stream.slot]), schedule.instant(
             stream.t0, stream.interval, seq)
 
     def vol(self, stream: Stream) -> float | None:
         """The volatility of the stream's newest tick (``None`` for a model without one)."""
-        vol = float(self.bank.vol[stream.slot])
+        outside = stream.outside
+        if outside is None:
+            vol = float(self.bank.vol[stream.slot])
+        else:
+            vols = outside.take(outside.seq, outside.seq)[2]
+            vol = np.nan if vols is None else float(vols[0])
         return None if vol != vol else vol
 
     def finished(self, stream: Stream) -> bool:
         """True once a finite stream has produced its last tick (or a symbol ended)."""
+        if stream.outside is not None:
+            return False
         slot = stream.slot
         return bool(self._due[slot] == _NEVER and self._allowed[slot] < 0)
 
     def recent(self, stream: Stream, first: int, last: int | None = None) -> np.ndarray:
         """Prices of a symbol from tick ``first`` to ``last`` (its current tick by default),
         from its ring."""
+        outside = stream.outside
+        if outside is not None:
+            last = outside.seq if last is None else last
+            if not outside.oldest() <= first <= last + 1 or last > outside.seq:
+                raise ValueError(f"ticks {first}..{last} of {stream.symbol} are not kept")
+            return outside.take(first, last)[0]
         row = int(self._ring_row[stream.slot])
         seq = int(self.bank.seq[stream.slot])
         last = seq if last is None else last
@@ -302,15 +390,29 @@ class Hub:
         return kept
 
     def recent_vols(self, stream: Stream, first: int, last: int) -> np.ndarray | None:
-        """The volatilities beside :meth:`recent`'s prices (``None`` for a model without)."""
-        if self._vol_ring is None or stream.params.name != "heston":
+        """The volatilities beside :meth:`recent`'s prices (``None`` for a model without; NaN
+        for a third party's tick without, when others have one)."""
+        if stream.outside is not None:
+            return stream.outside.take(first, last)[2]
+        if self._vol_ring is None or stream.params is None or stream.params.name != "heston":
             return None
         kept: np.ndarray = self._vol_ring[int(self._ring_row[stream.slot]),
                                           np.arange(first, last + 1) % self._ring_size]
         return kept
 
+    def recent_times(self, stream: Stream, first: int, last: int) -> np.ndarray:
+        """The times of ticks ``first`` to ``last`` of a symbol (its schedule's, or as a third
+        party published them)."""
+        if stream.outside is not None:
+            return stream.outside.take(first, last)[1]
+        seqs = np.arange(first, last + 1)
+        return schedule.instants(np.full(len(seqs), stream.t0),
+                                 np.full(len(seqs), stream.interval), seqs)
+
     def oldest_kept(self, stream: Stream) -> int:
         """The oldest seq of a symbol its ring still holds."""
+        if stream.outside is not None:
+            return stream.outside.oldest()
         return max(0, int(self.bank.seq[stream.slot]) - self._ring_size + 1)
 
     # --- subscribers --------------------------------------------------------------------------
@@ -381,7 +483,7 @@ class Hub:
 
     @property
     def private_streams(self) -> int:
-        return len(self._streams) - len(self._symbols)
+        return len(self._streams) - len(self._symbols)  # a third party's have no slot
 
     # --- the schedule -------------------------------------------------------------------------
 
@@ -416,24 +518,29 @@ class Hub:
 
     # --- the bus ------------------------------------------------------------------------------
 
-    def feed(self, ticks: Sequence[tuple[str, int, float, float | None]]) -> list[Peer]:
-        """Ticks ``(symbol, seq, price, vol)`` read from the bus: step each symbol up to the
-        newest one (a group's symbols together), check each against the tick computed, and
-        return the peers that have parts to send, as :meth:`advance` does."""
+    def feed(self, ticks: Sequence[BusTick]) -> list[Peer]:
+        """Ticks read from the bus, in its order: step each market symbol up to its newest
+        one (a group's symbols together) and check each against the tick computed; hand a
+        third party's on as they are; return the peers that have parts to send, as
+        :meth:`advance` does."""
         symbols = self._symbols
         slots, seqs, prices, vols = [], [], [], []
-        for symbol, seq, price, vol in ticks:
-            stream = symbols.get(symbol)
+        outside: list[BusTick] = []
+        for tick in ticks:
+            stream = symbols.get(tick.symbol)
             if stream is None:
-                self.unknown[symbol] += 1
+                outside.append(tick)
                 continue
             slots.append(stream.slot)
-            seqs.append(seq)
-            prices.append(price)
-            vols.append(np.nan if vol is None else vol)
-        self.fed_ticks += len(slots)
+            seqs.append(tick.seq)
+            prices.append(tick.price)
+            vols.append(np.nan if tick.vol is None else tick.vol)
+        self.fed_ticks += len(ticks)
+        if outside:
+            self._feed_outside(outside)
         if not slots:
-            return []
+            dirty, self._dirty = self._dirty, []
+            return dirty
         at = np.array(slots)
         seq_of = np.array(seqs, dtype=np.int64)
         live = self._allowed[at] >= 0  # an ended symbol stays ended
@@ -455,6 +562,110 @@ class Hub:
         self.mismatches += int(np.count_nonzero(wrong))
         dirty, self._dirty = self._dirty, []
         return dirty
+
+    def backfill(self, ticks: Sequence[BusTick]) -> int:
+        """Older ticks of one third party's symbol, in order, read from the bus's history
+        (the ones before those :meth:`feed` was given): kept below the ring's oldest, as far
+        as they join it without a hole, so that ``history`` and ``fromSeq`` reach them.
+        Return how many were kept."""
+        if not ticks:
+            return 0
+        stream = self._outside.get(ticks[-1].symbol)
+        if stream is None:  # nothing live yet: the history is the symbol's start
+            self._feed_outside(ticks)
+            stream = self._outside.get(ticks[-1].symbol)
+            return 0 if stream is None else len(ticks)
+        outside = stream.outside
+        assert outside is not None
+        want = outside.first - 1
+        lowest = outside.seq - self._ring_size + 1
+        kept = 0
+        for tick in reversed(ticks):
+            if tick.seq > want:  # already there
+                continue
+            if tick.seq < want or want < lowest or _t0(tick) != stream.t0:
+                break
+            outside.put(tick)
+            want -= 1
+            kept += 1
+        outside.first = want + 1
+        return kept
+
+    def _feed_outside(self, ticks: Sequence[BusTick]) -> None:
+        """A third party's ticks: each symbol's ticks are handed to its subscribers in order,
+        a skip in its ``seq`` announced first (``lagging``), and kept in its ring."""
+        batch: list[tuple[Stream, BusTick]] = []
+        for tick in ticks:
+            stream = self._outside.get(tick.symbol) or self._admit(tick)
+            if stream is None:
+                continue
+            outside = stream.outside
+            assert outside is not None
+            seq = tick.seq
+            t0 = _t0(tick)
+            if t0 != stream.t0:  # its publisher counts again: what was, is over
+                self._route_outside(batch)
+                self._end(stream, outside.seq, None)
+                stream.t0 = t0
+                outside.seq = -1
+            elif seq <= outside.seq:
+                self.out_of_order[tick.symbol] += 1
+                continue
+            if outside.seq < 0:
+                outside.first = seq
+            elif seq > outside.seq + 1:
+                self._route_outside(batch)
+                outside.first = seq
+                skipped = seq - outside.seq - 1
+                for peer, sub in stream.subscribers:
+                    if peer.deliver_gap(sub, skipped, seq):
+                        self._dirty.append(peer)
+            outside.put(tick)
+            outside.seq = seq
+            batch.append((stream, tick))
+        self._route_outside(batch)
+
+    def _admit(self, tick: BusTick) -> Stream | None:
+        """The stream of a third party's symbol seen for the first time: from this tick when
+        it declares its interval, else from the second (whose distance from the first gives
+        it); ``None`` until then, or when :data:`MAX_OUTSIDE` are served."""
+        name = tick.symbol
+        if len(self._outside) >= MAX_OUTSIDE:
+            self.unknown[name] += 1
+            return None
+        interval = tick.interval
+        first = None
+        if interval is None:
+            first = self._waiting.get(name)
+            if (first is None or tick.seq <= first.seq or tick.time <= first.time
+                    or _t0(first) != _t0(tick)):
+                if first is not None or len(self._waiting) < MAX_OUTSIDE:
+                    self._waiting[name] = tick
+                else:
+                    self.unknown[name] += 1
+                return None
+            interval = (tick.time - first.time) / (tick.seq - first.seq)
+        stream = Stream(-1, None, None, interval, _t0(tick), None, name,
+                        outside=Outside(self._ring_size))
+        self._outside[name] = stream
+        self._waiting.pop(name, None)
+        outside = stream.outside
+        assert outside is not None
+        if first is not None:  # in the ring: history and fromSeq reach it
+            outside.put(first)
+            outside.first = outside.seq = first.seq
+        return stream
+
+    def _route_outside(self, batch: list[tuple[Stream, BusTick]]) -> None:
+        """Hand a third party's ticks to their subscribers, and empty ``batch``."""
+        if not batch:
+            return
+        streams = [stream for stream, _ in batch]
+        self._route_shared(streams, np.array([t.seq for _, t in batch]),
+                           np.array([t.price for _, t in batch]),
+                           np.array([t.time for _, t in batch]),
+                           np.array([np.nan if t.vol is None else t.vol for _, t in batch]))
+        batch.clear()
 
     def _step_fed(self, budget: int) -> None:
         """Step the fed symbols that are behind the bus, one instant at a time, about
@@ -504,13 +715,12 @@ class Hub:
                                 times[private], None if vols is None else vols[private])
         shared = routable & (owners < 0)  # the market's symbols
         if shared.any():
+            streams = [self._streams[slot] for slot in slots[shared].tolist()]
+            shared_vols = None if vols is None else vols[shared]
             if self.listener is not None:
-                streams = self._streams
-                self.listener([streams[slot] for slot in slots[shared].tolist()],
-                              seqs[shared], prices[shared], times[shared],
-                              None if vols is None else vols[shared])
-            self._route_shared(slots[shared], seqs[shared], prices[shared], times[shared],
-                               None if vols is None else vols[shared])
+                self.listener(streams, seqs[shared], prices[shared], times[shared], shared_vols)
+            self._route_shared(streams, seqs[shared], prices[shared], times[shared],
+                               shared_vols)
         if ends.any():
             for slot, seq, bad, price in zip(slots[ends].tolist(), seqs[ends].tolist(),
                                              left[ends].tolist(), prices[ends].tolist()):
@@ -540,15 +750,14 @@ class Hub:
             if peer.deliver_ticks(texts[start:end], subs[start:end], seqs[start:end]):
                 dirty.append(peer)
 
-    def _route_shared(self, slots: np.ndarray, seqs: np.ndarray, prices: np.ndarray,
+    def _route_shared(self, streams: list[Stream], seqs: np.ndarray, prices: np.ndarray,
                       times: np.ndarray, vols: np.ndarray | None) -> None:
         """Ticks of the market's symbols, which any number of connections follow: formatted
         once, handed to every subscriber."""
         dirty = self._dirty
-        streams = self._streams
-        for slot, seq, body in zip(slots.tolist(), seqs.tolist(),
-                                   events.tick_bodies(seqs, prices, times, vols)):
-            subscribers = streams[slot].subscribers
+        for stream, seq, body in zip(streams, seqs.tolist(),
+                                     events.tick_bodies(seqs, prices, times, vols)):
+            subscribers = stream.subscribers
             if not subscribers:
                 continue
             self.ticks_routed += len(subscribers)
@@ -566,3 +775,8 @@ class Hub:
             if peer.deliver_end(sub, events.End(sub, seq, reason).encode()):
                 self._dirty.append(peer)
             self.detach(stream, peer, sub)
+
+
+def _t0(tick: BusTick) -> float:
+    """The epoch of a third party's numbering (0 when it names none)."""
+    return 0.0 if tick.t0 is None else tick.t0

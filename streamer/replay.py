@@ -63,8 +63,10 @@ class Replay:
         if self._cursor is not None:  # a private stream
             n = min(count, self.last - self.next + 1)
             if n > 0:
-                texts = self._texts(np.arange(self.next, self.next + n),
-                                    *self._cursor.take(n))
+                seqs = np.arange(self.next, self.next + n)
+                prices, vols = self._cursor.take(n)
+                texts = self._texts(seqs, prices, schedule.instants(
+                    np.full(n, stream.t0), np.full(n, stream.interval), seqs), vols)
                 self.next += n
             if self.next > self.last:
                 texts += self._held
@@ -87,17 +89,15 @@ class Replay:
             last = self.next + n - 1
             texts += self._texts(np.arange(self.next, self.next + n),
                                  hub.recent(stream, self.next, last),
+                                 hub.recent_times(stream, self.next, last),
                                  hub.recent_vols(stream, self.next, last))
             self.next += n
         if self.next > current:
             self._finish(texts)
         return texts
 
-    def _texts(self, seqs: np.ndarray, prices: np.ndarray,
-               vols: np.ndarray | None = None) -> list[str]:
-        stream = self.stream
-        times = schedule.instants(np.full(len(seqs), stream.t0),
-                                  np.full(len(seqs), stream.interval), seqs)
+    def _texts(self, seqs: np.ndarray, prices: np.ndarray, times: np.ndarray,
+               vols: np.ndarray | None) -> list[str]:
         head = self.head
         return [head + body for body in events.tick_bodies(seqs, prices, times, vols)]
 

@@ -37,6 +37,7 @@ from simulation import Market, load_market
 from simulation.market import BUILT_IN
 from streamer import __version__, http, schedule, sse, workers
 from streamer.batch import gbm_reply, path_reply
+from streamer.bus import BusTick
 from streamer.config import ServerConfig
 from streamer.connection import (
     OPEN_STATE,
@@ -175,12 +176,12 @@ class StreamServer:
         if soft != resource.RLIM_INFINITY:
             self._file_budget = max(1, soft - FILES_RESERVED)
         loop = asyncio.get_running_loop()
+        if self.gateway is not None:  # a third party's history is read before any client comes
+            await self.gateway.follow(self._fed, self.hub.backfill, ring)
         self._server = await loop.create_server(
             lambda: Connection(self), self.config.host, self.config.port,
             reuse_port=self.config.workers > 1 or None, backlog=1024)
         self._arm()
-        if self.gateway is not None:
-            await self.gateway.follow(self._fed)
         self._warned = now
         self._housekeeping = loop.call_later(HOUSEKEEPING_INTERVAL, self._keep_house)
         if self.config.report_dir is not None:
@@ -264,7 +265,7 @@ class StreamServer:
             return hub.advance(now)
         self._produce(advance)
 
-    def _fed(self, ticks: list[tuple[str, int, float, float | None]]) -> None:
+    def _fed(self, ticks: list[BusTick]) -> None:
         """Ticks read from the bus (a gateway's): the symbols step to them."""
         hub = self.hub
         assert hub is not None
@@ -754,6 +755,8 @@ class StreamServer:
         bus = {} if self.gateway is None else {
             **self.gateway.health(), "bus_ticks": self.hub.fed_ticks,
             "bus_mismatches": self.hub.mismatches,
+            "bus_outside_symbols": self.hub.outside_symbols,
+            "bus_out_of_order": dict(self.hub.out_of_order),
             "bus_unknown_symbols": sorted(self.hub.unknown)}
         degraded = self.gateway is not None and not self.gateway.connected
         return {"status": "degraded" if degraded else "ok", "version": __version__, **bus,

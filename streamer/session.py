@@ -275,12 +275,26 @@ class Session:
         parts.append(text)
         return len(parts) == 1
 
+    def deliver_gap(self, sub: int, skipped: int, seq: int) -> bool:
+        """The stream of ``sub`` skipped ``skipped`` ticks before ``seq`` (a third party's
+        symbol): ``lagging`` goes out before that tick. A replay finds the gap itself (the
+        ring starts again after it); while conflating, the ``lagging`` of the catch-up counts
+        these ticks too."""
+        if sub in self._replaying:
+            return False
+        if self._behind_since is not None:
+            self._first_seq.setdefault(sub, seq - skipped)
+            return False
+        parts = self._parts
+        parts.append(events.Lagging(sub, skipped, seq).encode())
+        return len(parts) == 1
+
     def _conflate(self, sub: int, seq: int, text: str) -> None:
         latest = self._latest
         if sub in latest:
             self.hub.conflated += 1
         else:
-            self._first_seq[sub] = seq
+            self._first_seq.setdefault(sub, seq)  # a gap announced before may have set it
         latest[sub] = (seq, text)
 
     # --- output -------------------------------------------------------------------------------
@@ -480,7 +494,12 @@ class Session:
         if stream is None:
             raise CommandError(ErrorCode.UNKNOWN_SYMBOL, f"unknown symbol {show(spec.symbol)}; "
                                "the symbols op lists the market", "symbol", cmd.id)
-        if spec.model is not None and spec.model != stream.params.name:
+        if spec.model is not None and stream.params is None:
+            raise CommandError.invalid("model", f"{spec.symbol} is a third party's symbol (its "
+                                       "prices come from the bus, not from a model), got model "
+                                       f"{show(spec.model)}", cmd.id)
+        if spec.model is not None and stream.params is not None and (
+                spec.model != stream.params.name):
             raise CommandError.invalid("model", f"{spec.symbol} is a {stream.params.name} "
                                        f"symbol, got model {show(spec.model)}", cmd.id)
         self._check_budget(cmd, stream.interval)

@@ -16,6 +16,7 @@ import { DEFAULT_WINDOW, readUrl, writeUrl } from "./url.js";
 import { ACTION, MODEL_PARAMS, recover } from "./wire.js";
 
 const TEXT_EVERY_MS = 200; // refresh of numbers, sparklines and the status line
+const SYMBOLS_EVERY_MS = 5000; // the market asked again: a third party's symbols come and grow
 const SPARK_SECONDS = 60; // what a watch-list sparkline shows
 const RETRY_DELAY_MS = 1000; // a subscribe refused for a passing reason is tried again
 
@@ -80,16 +81,14 @@ class Dashboard {
     $("#retry").addEventListener("click", () => this.conn.retryNow());
     matchMedia("(prefers-color-scheme: dark)").addEventListener("change", () => this.retheme());
     setInterval(() => this.refreshText(), TEXT_EVERY_MS);
+    setInterval(() => { if (this.conn.isOpen) this.listSymbols(); }, SYMBOLS_EVERY_MS);
     this.conn.start();
   }
 
   // --- connection ------------------------------------------------------------------------
 
   onOpen() {
-    this.request({ op: "symbols" }, null, {
-      onReply: (reply) => this.onSymbols(reply.symbols),
-      onError: (error) => this.notice(`symbols: ${error.message}`),
-    });
+    this.listSymbols();
     for (const stream of this.streams.values()) {
       if (stream.state !== "ended" && stream.state !== "failed") this.subscribe(stream);
     }
@@ -255,6 +254,13 @@ class Dashboard {
       stream.sub = null;
     }
     if (this.conn.isOpen) this.subscribe(stream);
+  }
+
+  listSymbols() {
+    this.request({ op: "symbols" }, null, {
+      onReply: (reply) => this.onSymbols(reply.symbols),
+      onError: (error) => this.notice(`symbols: ${error.message}`),
+    });
   }
 
   onSymbols(symbols) {

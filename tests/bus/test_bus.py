@@ -18,7 +18,9 @@ def test_a_tick_reads_back_bit_for_bit() -> None:
     price, at, vol = 70.12345678901234, 1764547200.123456, 0.21234567890123457
     data = bus.encode_tick("VOLT", 41, price, at, 1764547200.0, vol)
     tick = bus.decode_tick("ticks.VOLT", data)
-    assert tick == bus.BusTick("VOLT", 41, price, at, vol)
+    assert tick == bus.BusTick("VOLT", 41, price, at, vol, 1764547200.0)
+    third = bus.decode_tick("ticks.EXT", b'{"seq": 3, "price": 2.5, "time": 9.0, "interval": 0.25}')
+    assert (third.t0, third.interval) == (None, 0.25)
     assert bus.decode_tick("ticks.ACME", bus.encode_tick("ACME", 0, 1.5, 2.0, 2.0)).vol is None
 
 
@@ -39,6 +41,8 @@ def test_the_message_id_names_symbol_epoch_and_seq() -> None:
     ("ticks.ACME", b'{"seq": 1, "price": 1.0}', "time"),
     ("ticks.ACME", b'{"seq": 1, "price": 1.0, "time": 1.0, "vol": null}', "vol"),
     ("ticks.ACME", b'{"seq": 1, "price": 1.0, "time": 1.0, "symbol": "BOLT"}', "BOLT"),
+    ("ticks.ACME", b'{"seq": 1, "price": 1.0, "time": 1.0, "t0": "now"}', "t0"),
+    ("ticks.ACME", b'{"seq": 1, "price": 1.0, "time": 1.0, "interval": 0}', "interval must be pos"),
     ("ticks.acme", b'{"seq": 1, "price": 1.0, "time": 1.0}', "ticks.acme"),
     ("prices.ACME", b'{"seq": 1, "price": 1.0, "time": 1.0}', "prices.ACME"),
 ])

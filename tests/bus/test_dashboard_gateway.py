@@ -3,9 +3,14 @@ real browser (Debian's Chromium)."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 from typing import Any
 
-from streamer import publisher
+import nats
+import orjson
+
+from streamer import bus, publisher
 from streamer.config import ServerConfig
 from streamer.server import StreamServer
 from tests.bus.nats_node import NatsNode
@@ -29,3 +34,34 @@ async def test_the_dashboard_works_behind_a_gateway(nats_node: NatsNode,
             "rows => rows.map(r => r.dataset.symbol)")
         assert rows == ["ACME", "VOLT"]
         assert gateway.hub is not None and gateway.hub.mismatches == 0
+
+
+async def test_a_third_partys_symbol_joins_the_watch_list_and_charts(
+        nats_node: NatsNode, published: publisher.Publisher, open_page: Any) -> None:
+    nc = await nats.connect(nats_node.url)
+    js = nc.jetstream()
+
+    async def third_party() -> None:  # as examples/publish_prices.py does, 20 a second
+        t0 = time.time()
+        for seq in range(100_000):
+            body = {"seq": seq, "price": 50.0 + (seq % 7), "time": time.time(), "t0": t0,
+                    "interval": 0.05}
+            await js.publish("ticks.EXT1", orjson.dumps(body),
+                             headers={bus.MSG_ID: bus.msg_id("EXT1", t0, seq)})
+            await asyncio.sleep(max(0.0, t0 + (seq + 1) * 0.05 - time.time()))
+
+    async with StreamServer(ServerConfig(port=0, nats=(nats_node.url,))) as gateway:
+        page = await open_page(f"http://127.0.0.1:{gateway.port}/?symbols=ACME")
+        await until(page, "() => dashboard.stream('symbol:ACME').ticks >= 5")
+        task = asyncio.create_task(third_party())  # after the page listed the market
+        try:
+            await until(page, "() => document.querySelector('#watchlist tr[data-symbol=EXT1]')",
+                        seconds=15)
+            await page.locator("#watchlist tr[data-symbol=EXT1] button.sym").click()
+            await until(page, "() => dashboard.stream('symbol:EXT1').ticks >= 20")
+            s = await stream(page, "symbol:EXT1")
+            assert s["shown"] and s["state"] == "live", s
+            assert s["gaps"] == 0 and s["lagging"] == 0 and s["contiguous"], s
+        finally:
+            task.cancel()
+            await nc.close()

@@ -38,13 +38,11 @@ def assert_whole_path(path: Path, symbol: str, ticks: list[Tick]) -> None:
     assert [t.price for t in ticks] == prices[seqs[0]:].tolist()
 
 
-async def test_a_killed_gateway_loses_its_client_to_the_other_without_a_gap(
-        nats_node: NatsNode, published: publisher.Publisher, tmp_path: Path,
-        server_process: type[ServerProcess]) -> None:
-    gateways = [server_process("--nats", nats_node.url).start() for _ in range(2)]
+async def across_a_killed_gateway(gateways: list[ServerProcess], symbol: str) -> list[Tick]:
+    """A Python client's ticks of ``symbol``, given every gateway: the one it uses is killed
+    (SIGKILL) after 20 ticks, and 60 more are read from the other."""
     async with Feed([g.url for g in gateways]) as feed:
-        sub = feed.subscribe(symbol="ACME")
-        source = aiter(sub)
+        source = aiter(feed.subscribe(symbol=symbol))
         ticks: list[Tick] = []
         await take(ticks, source, 0)
         await take(ticks, source, ticks[0].seq + 20)
@@ -52,6 +50,14 @@ async def test_a_killed_gateway_loses_its_client_to_the_other_without_a_gap(
         first.signal(signal.SIGKILL)
         await take(ticks, source, ticks[-1].seq + 60)
         assert feed.url != first.url  # it moved to the other gateway
+    return ticks
+
+
+async def test_a_killed_gateway_loses_its_client_to_the_other_without_a_gap(
+        nats_node: NatsNode, published: publisher.Publisher, tmp_path: Path,
+        server_process: type[ServerProcess]) -> None:
+    gateways = [server_process("--nats", nats_node.url).start() for _ in range(2)]
+    ticks = await across_a_killed_gateway(gateways, "ACME")
     assert_whole_path(tmp_path / "market.toml", "ACME", ticks)
 
 

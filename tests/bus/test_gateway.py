@@ -22,6 +22,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from simulation import MarketError, path_and_vols
 from simulation.market import load_market
 from streamer import publisher
+from streamer.bus import BusTick
 from streamer.config import ServerConfig
 from streamer.hub import MAX_ROUNDS
 from streamer.server import StreamServer
@@ -166,7 +167,7 @@ async def test_a_backlog_of_bus_ticks_is_not_counted_as_schedule_lateness(
         acme = hub.symbol("ACME")
         assert acme is not None
         far = hub.current(acme)[0] + MAX_ROUNDS + 500
-        gateway._fed([("ACME", far, 1.0, None)])
+        gateway._fed([BusTick("ACME", far, 1.0, 0.0)])
         deadline = time.monotonic() + timeout(10)
         while hub.current(acme)[0] < far:
             assert time.monotonic() < deadline, "the backlog was never stepped"

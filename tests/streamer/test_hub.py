@@ -16,11 +16,12 @@ import pytest
 
 from simulation import GBMParams, path
 from streamer import schedule
+from streamer.bus import BusTick
 from streamer.config import ServerConfig
 from streamer.hub import MAX_ROUNDS, MAX_STEPS, Hub, Stream
 from tests.conftest import small_market, spec_of
 from tests.streamer.drive import new_session, sent
-from wire.events import payload
+from wire.events import Lagging, payload
 
 NOW = 1_764_412_345.25
 MARKET = small_market(NOW)
@@ -48,6 +49,9 @@ class Peer:
     def deliver_end(self, sub: int, text: str) -> bool:
         self.ended.append(sub)
         return self.deliver(sub, -1, text)
+
+    def deliver_gap(self, sub: int, skipped: int, seq: int) -> bool:
+        return self.deliver(sub, seq, Lagging(sub, skipped, seq).encode())
 
     def events(self) -> list[dict[str, Any]]:
         events = json.loads(payload(self.parts)) if self.parts else []
@@ -468,7 +472,7 @@ def test_a_fed_symbol_follows_the_bus_not_the_clock_and_fills_what_it_skipped() 
 
     spec = spec_of(MARKET, "ACME")
     prices = path(spec.params, spec.seed, seq + 4)
-    dirty = hub.feed([("ACME", seq + 3, float(prices[seq + 3]), None)])  # +1 and +2 skipped
+    dirty = hub.feed([BusTick("ACME", seq + 3, float(prices[seq + 3]), 0.0)])  # +1 and +2 skipped
     assert dirty == [peer]
     ticks = peer.events()
     assert [t["seq"] for t in ticks] == [seq + 1, seq + 2, seq + 3]
@@ -477,10 +481,10 @@ def test_a_fed_symbol_follows_the_bus_not_the_clock_and_fills_what_it_skipped() 
                                           for k in range(seq + 1, seq + 4)]
     assert hub.mismatches == 0 and hub.fed_ticks == 1
 
-    hub.feed([("ACME", seq + 2, float(prices[seq + 2]), None)])  # late, already sent
+    hub.feed([BusTick("ACME", seq + 2, float(prices[seq + 2]), 0.0)])  # late, already sent
     assert peer.events() == []
-    hub.feed([("ACME", seq + 3, 1.5, None), ("NOPE", 1, 2.0, None)])  # not the computed one
-    assert hub.mismatches == 1 and hub.unknown == {"NOPE": 1}
+    hub.feed([BusTick("ACME", seq + 3, 1.5, 0.0)])  # not the computed one
+    assert hub.mismatches == 1
 
 
 def test_a_fed_hub_still_computes_private_streams_by_the_clock() -> None:
@@ -496,7 +500,7 @@ def test_a_long_gap_is_stepped_a_bounded_piece_per_call() -> None:
     bolt = symbol(hub, "BOLT")
     seq = hub.current(bolt)[0]
     far = seq + MAX_ROUNDS + 50
-    hub.feed([("BOLT", far, 1.0, None)])
+    hub.feed([BusTick("BOLT", far, 1.0, 0.0)])
     assert hub.current(bolt)[0] < far and hub.next_due() == -float("inf")
     hub.advance(NOW)
     assert hub.current(bolt)[0] == far and hub.next_due() != -float("inf")
