@@ -160,7 +160,7 @@ async def _publish(args: argparse.Namespace) -> int:
         market = await publisher.agree_market(js, proposed, BUILT_IN["demo"](now),
                                               replace=args.replace_market,
                                               replicas=args.replicas, now=now)
-        runner = publisher.Publisher(js, market, time.time())
+        runner = publisher.Publisher(nc, market, time.time())
         await runner.backfill()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):

@@ -34,7 +34,7 @@ async def published(nats_node: NatsNode, tmp_path: Path) -> AsyncIterator[publis
     js = nc.jetstream()
     await publisher.ensure_stream(js, 10_000, 1)
     await publisher.agree_market(js, market, market, replace=False, replicas=1, now=now)
-    runner = publisher.Publisher(js, market, time.time())
+    runner = publisher.Publisher(nc, market, time.time())
     task = asyncio.create_task(runner.run())
     try:
         yield runner

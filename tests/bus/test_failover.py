@@ -92,7 +92,7 @@ async def test_a_killed_node_of_a_three_node_cluster_loses_nothing(
             assert time.monotonic() < deadline, "the cluster never took the stream"
             await asyncio.sleep(0.2)
     await publisher.agree_market(js, market, market, replace=False, replicas=3, now=now)
-    runner = publisher.Publisher(js, market, time.time())
+    runner = publisher.Publisher(nc, market, time.time())
     task = asyncio.create_task(runner.run())
     args = [arg for url in urls for arg in ("--nats", url)]
     gateway = server_process(*args).start()

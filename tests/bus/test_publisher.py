@@ -51,12 +51,17 @@ seed = 7
 
 
 @pytest.fixture
-async def js(nats_node: NatsNode) -> AsyncIterator[object]:
-    nc = await nats.connect(nats_node.url)
+async def nc(nats_node: NatsNode) -> AsyncIterator[object]:
+    client = await nats.connect(nats_node.url)
     try:
-        yield nc.jetstream()
+        yield client
     finally:
-        await nc.close()
+        await client.close()
+
+
+@pytest.fixture
+def js(nc: object) -> object:
+    return nc.jetstream()  # type: ignore[attr-defined]
 
 
 async def stored(js: object, symbol: str) -> list[tuple[int, float, float | None, str]]:
@@ -83,13 +88,13 @@ def assert_the_paths(path: Path, symbol: str,
 
 
 async def test_every_published_tick_is_the_paths_with_its_message_id(
-        js: object, tmp_path: Path) -> None:
+        nc: object, js: object, tmp_path: Path) -> None:
     now = time.time()
     path = market_file(tmp_path, now)
     await publisher.ensure_stream(js, 1000, 1)
     market = await publisher.agree_market(js, load_market(path, now), load_market(path, now),
                                           replace=False, replicas=1, now=now)
-    runner = publisher.Publisher(js, market, time.time())
+    runner = publisher.Publisher(nc, market, time.time())
     await asyncio.wait_for(runner.run(until=time.time() + 1.0), timeout(15))
 
     acme, volt = await stored(js, "ACME"), await stored(js, "VOLT")
@@ -104,16 +109,16 @@ async def test_every_published_tick_is_the_paths_with_its_message_id(
 
 
 async def test_a_publisher_started_after_a_pause_fills_the_hole_on_the_bus(
-        js: object, tmp_path: Path) -> None:
+        nc: object, js: object, tmp_path: Path) -> None:
     now = time.time()
     path = market_file(tmp_path, now)
     market = load_market(path, now)
     await publisher.ensure_stream(js, 10_000, 1)
     await publisher.agree_market(js, market, market, replace=False, replicas=1, now=now)
-    first = publisher.Publisher(js, market, time.time())
+    first = publisher.Publisher(nc, market, time.time())
     await asyncio.wait_for(first.run(until=time.time() + 0.5), timeout(15))
     await asyncio.sleep(0.5)  # no publisher for half a second: ACME misses about 25 ticks
-    second = publisher.Publisher(js, market, time.time())
+    second = publisher.Publisher(nc, market, time.time())
     assert await second.backfill() >= 20
     await asyncio.wait_for(second.run(until=time.time() + 0.5), timeout(15))
     for symbol in ("ACME", "VOLT"):
@@ -122,6 +127,31 @@ async def test_a_publisher_started_after_a_pause_fills_the_hole_on_the_bus(
         assert seqs == list(range(seqs[0], seqs[-1] + 1)), symbol  # no hole, no duplicate
         assert_the_paths(path, symbol, ticks)
     assert second.counts.duplicates == 0
+
+
+async def test_a_publish_the_bus_refuses_is_sent_again_until_it_is_stored(
+        nc: object, js: object, tmp_path: Path) -> None:
+    """No stream takes the subjects yet (every publish is answered 503): the publisher keeps
+    each tick and sends it again, and once the stream exists every one is stored, once."""
+    now = time.time()
+    path = market_file(tmp_path, now)
+    market = load_market(path, now)
+    runner = publisher.Publisher(nc, market, time.time())
+    acme_stream = runner.hub.symbol("ACME")
+    assert acme_stream is not None
+    start = runner.hub.current(acme_stream)[0]
+    task = asyncio.create_task(runner.run(until=time.time() + 1.5))
+    deadline = time.monotonic() + timeout(10)
+    while not runner.counts.failures.get("status 503"):
+        assert time.monotonic() < deadline, runner.counts
+        await asyncio.sleep(0.02)
+    assert runner.counts.published == 0
+    await publisher.ensure_stream(js, 10_000, 1)
+    await asyncio.wait_for(task, timeout(15))
+    acme = await stored(js, "ACME")
+    assert [t[0] for t in acme] == list(range(start + 1, acme[-1][0] + 1))  # all, in order
+    assert_the_paths(path, "ACME", acme)
+    assert runner.counts.retried > 0 and runner.counts.duplicates == 0
 
 
 async def start_publisher(url: str, *args: str) -> asyncio.subprocess.Process:
