@@ -18,13 +18,17 @@ here (:mod:`streamer.publisher` and :mod:`streamer.gateway` do it).
 from __future__ import annotations
 
 import functools
+import itertools
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
 import orjson
 
 from simulation import Market, MarketError
 from simulation.market import SYMBOL_PATTERN, market_from_mapping, market_to_mapping
+from wire.events import number_texts
 
 STREAM = "TICKS"
 SUBJECT_PREFIX = "ticks."
@@ -72,7 +76,12 @@ def symbol_of(subject_name: str) -> str:
 
 def msg_id(symbol: str, t0: float, seq: int) -> str:
     """The message id of a tick: the same in every publisher of the market."""
-    return f"{symbol}:{t0!r}:{seq}"
+    return msg_id_head(symbol, t0) + str(seq)
+
+
+def msg_id_head(symbol: str, t0: float) -> str:
+    """A symbol's message ids up to their seq."""
+    return f"{symbol}:{t0!r}:"
 
 
 def encode_tick(symbol: str, seq: int, price: float, time: float, t0: float,
@@ -82,6 +91,19 @@ def encode_tick(symbol: str, seq: int, price: float, time: float, t0: float,
     if vol is not None:
         body["vol"] = vol
     return orjson.dumps(body)
+
+
+def encode_ticks(symbols: Sequence[str], t0s: Sequence[float], seqs: np.ndarray,
+                 prices: np.ndarray, times: np.ndarray, vols: np.ndarray | None) -> list[bytes]:
+    """:func:`encode_tick` of many ticks at once, byte for byte (``vols``: NaN for none):
+    the numbers of all of them are formatted in a few calls, not one dict and one call a
+    tick (a publisher of 1,000 symbols makes 1,000 of these an instant)."""
+    parts = zip(symbols, number_texts(seqs), number_texts(prices), number_texts(times),
+                number_texts(np.asarray(t0s, dtype=float)),
+                number_texts(vols) if vols is not None else itertools.repeat("null"))
+    return [(f'{{"symbol":"{symbol}","seq":{seq},"price":{price},"time":{at},"t0":{t0}'
+             + ("}" if vol == "null" else f',"vol":{vol}}}')).encode()
+            for symbol, seq, price, at, t0, vol in parts]
 
 
 def decode_tick(subject_name: str, data: bytes) -> BusTick:

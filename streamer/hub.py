@@ -754,12 +754,17 @@ class Hub:
                       times: np.ndarray, vols: np.ndarray | None) -> None:
         """Ticks of the market's symbols, which any number of connections follow: formatted
         once, handed to every subscriber."""
+        heard = [i for i, stream in enumerate(streams) if stream.subscribers]
+        if len(heard) < len(streams):  # a publisher's: nobody listens, nothing to format
+            if not heard:
+                return
+            streams = [streams[i] for i in heard]
+            seqs, prices, times = seqs[heard], prices[heard], times[heard]
+            vols = None if vols is None else vols[heard]
         dirty = self._dirty
         for stream, seq, body in zip(streams, seqs.tolist(),
                                      events.tick_bodies(seqs, prices, times, vols)):
             subscribers = stream.subscribers
-            if not subscribers:
-                continue
             self.ticks_routed += len(subscribers)
             texts: dict[str, str] = {}  # one event text per sub number, shared by its holders
             for (peer, sub), (head, deliver) in subscribers.items():

@@ -353,9 +353,9 @@ def tick_bodies(seqs: Any, prices: Any, times: Any, vols: Any = None) -> list[st
     tick without one) adds each tick's ``vol``."""
     if vols is not None:
         return [f'"seq":{s},"price":{p},"time":{t}{_vol(v)}}}' for s, p, t, v in
-                zip(_texts(seqs), _texts(prices), _texts(times), _texts(vols))]
+                zip(number_texts(seqs), number_texts(prices), number_texts(times), number_texts(vols))]
     return [f'"seq":{s},"price":{p},"time":{t}}}'
-            for s, p, t in zip(_texts(seqs), _texts(prices), _texts(times))]
+            for s, p, t in zip(number_texts(seqs), number_texts(prices), number_texts(times))]
 
 
 def ticks(heads: Sequence[str], seqs: Any, prices: Any, times: Any,
@@ -363,16 +363,16 @@ def ticks(heads: Sequence[str], seqs: Any, prices: Any, times: Any,
     """Whole tick texts, each with its own subscription's head (and ``vol``, as above)."""
     if vols is not None:
         return [f'{h}"seq":{s},"price":{p},"time":{t}{_vol(v)}}}' for h, s, p, t, v in
-                zip(heads, _texts(seqs), _texts(prices), _texts(times), _texts(vols))]
+                zip(heads, number_texts(seqs), number_texts(prices), number_texts(times), number_texts(vols))]
     return [f'{h}"seq":{s},"price":{p},"time":{t}}}'
-            for h, s, p, t in zip(heads, _texts(seqs), _texts(prices), _texts(times))]
+            for h, s, p, t in zip(heads, number_texts(seqs), number_texts(prices), number_texts(times))]
 
 
 def _vol(text: str) -> str:
     return "" if text == "null" else ',"vol":' + text
 
 
-def _texts(values: Any) -> list[str]:
+def number_texts(values: Any) -> list[str]:
     """Each number of a numpy array as JSON text (the shortest text that reads back exactly)."""
     if not len(values):
         return []

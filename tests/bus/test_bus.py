@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+import numpy as np
 import orjson
 import pytest
 
@@ -71,3 +72,21 @@ def test_the_market_travels_whole_and_a_difference_is_named() -> None:
     assert "ACME" in (bus.difference(market, fewer) or "")
     with pytest.raises(MarketError, match="the market on the bus"):
         bus.decode_market(b'{"symbols": {}}', now)
+
+
+def test_many_ticks_encode_as_one_at_a_time_does_byte_for_byte() -> None:
+    rng = np.random.default_rng(5)
+    n = 500
+    prices = np.exp(rng.normal(0.0, 20.0, n))  # tiny to huge, every exponent's shortest text
+    times = 1764547200.0 + rng.random(n) * 1e6
+    vols = np.where(rng.random(n) < 0.5, np.nan, rng.random(n))
+    seqs = rng.integers(0, 10**12, n)
+    symbols = [f"S{i}" for i in range(n)]
+    t0s = [1764547200.0, 1e21, 0.1] * (n // 3) + [5.0] * (n % 3)
+    many = bus.encode_ticks(symbols, t0s, seqs, prices, times, vols)
+    one = [bus.encode_tick(s, int(k), float(p), float(t), t0, None if v != v else float(v))
+           for s, k, p, t, t0, v in zip(symbols, seqs, prices, times, t0s, vols)]
+    assert many == one
+    assert bus.encode_ticks(symbols[:3], t0s[:3], seqs[:3], prices[:3], times[:3], None) == [
+        bus.encode_tick(s, int(k), float(p), float(t), t0)
+        for s, k, p, t, t0 in zip(symbols[:3], seqs[:3], prices[:3], times[:3], t0s[:3])]
