@@ -19,9 +19,8 @@ from __future__ import annotations
 
 import functools
 import itertools
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import orjson
@@ -46,9 +45,9 @@ class BusError(ValueError):
     """A message on the bus that does not follow the payload above; says what is wrong."""
 
 
-@dataclass(frozen=True, slots=True)
-class BusTick:
-    """One tick read from the bus."""
+class BusTick(NamedTuple):
+    """One tick read from the bus (a named tuple: a gateway makes 10,000 a second, and a
+    tuple is made in a third of a frozen dataclass's time)."""
 
     symbol: str
     seq: int
@@ -136,10 +135,11 @@ def decode_tick(subject_name: str, data: bytes) -> BusTick:
 
 def _number(subject_name: str, body: dict[str, object], name: str) -> float:
     value = body.get(name)
-    if (not isinstance(value, (int, float)) or isinstance(value, bool)
-            or not math.isfinite(value)):
-        raise BusError(f"{subject_name}: {name} must be a finite number, got {value!r}")
-    return float(value)
+    if type(value) is float and value - value == 0.0:  # finite (inf - inf and NaN are NaN)
+        return value
+    if type(value) is int:  # not bool, whose type is bool
+        return float(value)
+    raise BusError(f"{subject_name}: {name} must be a finite number, got {value!r}")
 
 
 def encode_market(market: Market) -> bytes:
