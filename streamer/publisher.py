@@ -9,7 +9,7 @@ sent again (the id makes that safe) until it is.
 
 Each tick is a plain publish whose reply subject is one of the publisher's own
 (``<inbox>.<n>``), all answered to one subscription: JetStream's acknowledgement of every
-message, at about a third of the cost of the client library's asynchronous publish (a future,
+message, at less than half the cost of the client library's asynchronous publish (a future,
 a random token and a parsed reply per message).
 
 A publisher that starts after every other was down first publishes what the bus missed
