@@ -13,7 +13,8 @@ needs (docs/deployment.md, "A third party's prices"):
   that ``seq`` starts again) and ``interval`` (seconds between ticks; otherwise the gateways
   take the time between the first two); ``vol`` if you have one;
 * the header ``Nats-Msg-Id: <SYMBOL>:<t0>:<seq>``, so that JetStream drops a tick published
-  twice (a retry, or a second copy of this script for redundancy).
+  twice (a retry; or a second publisher that numbers the same ticks alike, as two relays of
+  one upstream feed would: two copies of this script do not, each takes its own ``t0``).
 
 This script walks each symbol's price at random (a log-normal step a tick) and needs only
 nats-py.

@@ -46,6 +46,8 @@ HISTORY_READERS = 8
 HISTORY_DEPTH = 1_000
 #: Seconds a starting gateway waits for one symbol's history before serving without it.
 HISTORY_TIMEOUT = 10.0
+#: Seconds a starting gateway spends on every symbol's history at most: then it serves.
+HISTORY_DEADLINE = 60.0
 
 
 class Gateway:
@@ -118,8 +120,14 @@ class Gateway:
                                    "its next tick", subject, exc)
                     return
             self._hand_over()  # the live ticks read meanwhile go first
-            self.history[ticks[-1].symbol if ticks else subject] = backfill(ticks)
-        await asyncio.gather(*(read(subject) for subject in subjects))
+            self.history[subject.removeprefix(bus.SUBJECT_PREFIX)] = backfill(ticks)
+        try:
+            await asyncio.wait_for(asyncio.gather(*(read(subject) for subject in subjects)),
+                                   HISTORY_DEADLINE)
+        except TimeoutError:
+            logger.warning("read the history of %d of %d third-party symbols in %g s; the "
+                           "others are served from their next tick", len(self.history),
+                           len(subjects), HISTORY_DEADLINE)
 
     async def _history(self, js: Any, subject: str, depth: int) -> Ticks:
         """The last ``depth`` ticks of ``subject`` on the bus (of its newest ``t0``), in

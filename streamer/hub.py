@@ -35,10 +35,15 @@ from wire.names import EndReason
 MAX_ROUNDS = 1_000
 MAX_STEPS = 50_000
 
-#: A third party's symbols a gateway serves at most (each keeps a ring of recent ticks, 16
-#: bytes a tick, 24 with ``vol``, as the market's symbols do); the ticks of any more are
-#: counted in :attr:`Hub.unknown` and dropped.
+#: A third party's symbols a gateway serves at most (each keeps a ring of its recent ticks);
+#: the ticks of any more are counted in :attr:`Hub.unknown` and dropped.
 MAX_OUTSIDE = 1_000
+#: Ticks a third party's symbol keeps for ``history`` and ``fromSeq`` at most (fewer when the
+#: server keeps fewer for its own symbols): 160 KB a symbol, 24 with ``vol``.
+OUTSIDE_RING = 10_000
+#: The shortest interval a gateway takes from a third party's first two ticks (two ticks sent
+#: together say little of the rate that follows).
+MIN_OUTSIDE_INTERVAL = 0.001
 #: The ``model`` a third party's symbol reports in its ``params``.
 OUTSIDE_MODEL = "external"
 
@@ -75,7 +80,7 @@ class Outside:
     """What the bus carried of a third party's symbol: its newest ``seq`` and a ring of its
     recent ticks (price, time, vol), kept from :attr:`first` on without a hole."""
 
-    __slots__ = ("seq", "first", "prices", "times", "vols")
+    __slots__ = ("seq", "first", "prices", "times", "vols", "ended")
 
     def __init__(self, size: int) -> None:
         self.seq = -1
@@ -86,6 +91,8 @@ class Outside:
         self.times = np.zeros(size)
         self.vols: np.ndarray | None = None
         """Made at the first tick with a ``vol`` (NaN where a tick has none)."""
+        self.ended = False
+        """Its publisher started a new numbering (a new ``t0``): nothing more comes."""
 
     def put(self, tick: BusTick) -> None:
         at = tick.seq % len(self.prices)
@@ -96,6 +103,14 @@ class Outside:
             vols = self.vols = np.full(len(self.prices), np.nan)
         if vols is not None:
             vols[at] = np.nan if tick.vol is None else tick.vol
+
+    def holds(self, tick: BusTick) -> bool:
+        """Whether the ring has this very tick (the history read at a gateway's start and the
+        live ticks may both carry one)."""
+        if not self.oldest() <= tick.seq <= self.seq:
+            return False
+        at = tick.seq % len(self.prices)
+        return bool(self.prices[at] == tick.price and self.times[at] == tick.time)
 
     def oldest(self) -> int:
         """The oldest seq still in the ring."""
@@ -368,7 +383,7 @@ class Hub:
     def finished(self, stream: Stream) -> bool:
         """True once a finite stream has produced its last tick (or a symbol ended)."""
         if stream.outside is not None:
-            return False
+            return stream.outside.ended
         slot = stream.slot
         return bool(self._due[slot] == _NEVER and self._allowed[slot] < 0)
 
@@ -570,15 +585,20 @@ class Hub:
         Return how many were kept."""
         if not ticks:
             return 0
-        stream = self._outside.get(ticks[-1].symbol)
-        if stream is None:  # nothing live yet: the history is the symbol's start
-            self._feed_outside(ticks)
-            stream = self._outside.get(ticks[-1].symbol)
+        name = ticks[-1].symbol
+        stream = self._outside.get(name)
+        if stream is None:  # nothing served yet: the history is the symbol's start
+            live = self._waiting.pop(name, None)  # a live tick that waits for a second
+            history = list(ticks)
+            if live is not None and _t0(live) == _t0(history[-1]) and live.seq > history[-1].seq:
+                history.append(live)
+            self._feed_outside(history)
+            stream = self._outside.get(name)
             return 0 if stream is None else len(ticks)
         outside = stream.outside
         assert outside is not None
         want = outside.first - 1
-        lowest = outside.seq - self._ring_size + 1
+        lowest = outside.seq - len(outside.prices) + 1
         kept = 0
         for tick in reversed(ticks):
             if tick.seq > want:  # already there
@@ -603,13 +623,14 @@ class Hub:
             assert outside is not None
             seq = tick.seq
             t0 = _t0(tick)
-            if t0 != stream.t0:  # its publisher counts again: what was, is over
+            if t0 > stream.t0:  # its publisher counts again: the old numbering is over
                 self._route_outside(batch)
-                self._end(stream, outside.seq, None)
-                stream.t0 = t0
-                outside.seq = -1
-            elif seq <= outside.seq:
-                self.out_of_order[tick.symbol] += 1
+                stream = self._restart(stream, t0)
+                outside = stream.outside
+                assert outside is not None
+            elif t0 < stream.t0 or seq <= outside.seq:
+                if not outside.holds(tick):  # not a copy of a tick it has (a history's)
+                    self.out_of_order[tick.symbol] += 1
                 continue
             if outside.seq < 0:
                 outside.first = seq
@@ -625,10 +646,24 @@ class Hub:
             batch.append((stream, tick))
         self._route_outside(batch)
 
+    def _restart(self, stream: Stream, t0: float) -> Stream:
+        """A new numbering of a third party's symbol: the old stream ends (its subscribers
+        get ``end``; a replay still in progress finishes from its ring, which stays as it
+        was) and a new one, with the same interval, takes the symbol's name."""
+        old = stream.outside
+        assert old is not None and stream.symbol is not None
+        self._end(stream, old.seq, None)
+        old.ended = True
+        fresh = Stream(-1, None, None, stream.interval, t0, None, stream.symbol,
+                       outside=Outside(len(old.prices)))
+        self._outside[stream.symbol] = fresh
+        return fresh
+
     def _admit(self, tick: BusTick) -> Stream | None:
         """The stream of a third party's symbol seen for the first time: from this tick when
         it declares its interval, else from the second (whose distance from the first gives
-        it); ``None`` until then, or when :data:`MAX_OUTSIDE` are served."""
+        it, at least :data:`MIN_OUTSIDE_INTERVAL`); ``None`` until then, or when
+        :data:`MAX_OUTSIDE` are served."""
         name = tick.symbol
         if len(self._outside) >= MAX_OUTSIDE:
             self.unknown[name] += 1
@@ -636,19 +671,19 @@ class Hub:
         interval = tick.interval
         first = None
         if interval is None:
-            first = self._waiting.get(name)
+            waiting = self._waiting
+            first = waiting.pop(name, None)
             if (first is None or tick.seq <= first.seq or tick.time <= first.time
                     or _t0(first) != _t0(tick)):
-                if first is not None or len(self._waiting) < MAX_OUTSIDE:
-                    self._waiting[name] = tick
-                else:
-                    self.unknown[name] += 1
+                if len(waiting) >= MAX_OUTSIDE:  # the one waiting longest gives way
+                    del waiting[next(iter(waiting))]
+                waiting[name] = tick
                 return None
-            interval = (tick.time - first.time) / (tick.seq - first.seq)
+            interval = max((tick.time - first.time) / (tick.seq - first.seq),
+                           MIN_OUTSIDE_INTERVAL)
         stream = Stream(-1, None, None, interval, _t0(tick), None, name,
-                        outside=Outside(self._ring_size))
+                        outside=Outside(min(self._ring_size, OUTSIDE_RING)))
         self._outside[name] = stream
-        self._waiting.pop(name, None)
         outside = stream.outside
         assert outside is not None
         if first is not None:  # in the ring: history and fromSeq reach it

@@ -257,16 +257,19 @@ class Publisher:
             message = queue.popleft()
             subject, payload, msg_id = message
             number = self._sent
+            self._sent = number + 1
+            unacked[number] = (time.time(), message)  # before: its answer may come at once
             try:
                 await publish(subject, payload, reply=prefix + str(number),
                               headers={bus.MSG_ID: msg_id})
             except nats.errors.Error as exc:  # not connected: keep it for later
+                del unacked[number]
                 queue.appendleft(message)
                 self._count_failure(type(exc).__name__)
                 await asyncio.sleep(0.05)
+                if self._stopping.is_set():
+                    return  # the drain, bounded in time, goes on trying
                 continue
-            self._sent = number + 1
-            unacked[number] = (time.time(), message)
             if number % WRITE_EVERY == WRITE_EVERY - 1:
                 await asyncio.sleep(0)  # the client's writer sends these now
 

@@ -459,10 +459,11 @@ class Session:
         self._next_sub += 1
         self.subs[sub] = Subscription(sub, stream)
         self.hub.attach(stream, self, sub)
-        self._emit(events.Subscribed(cmd.id, sub, stream.symbol, seq,
-                                     self.hub.current(stream)[1],
-                                     schedule.instant(stream.t0, stream.interval, seq),
-                                     stream.t0, stream.describe(), self.hub.vol(stream)))
+        _, price, at = self.hub.current(stream)
+        if stream.outside is None:  # a computed stream's tick time is its schedule's
+            at = schedule.instant(stream.t0, stream.interval, seq)
+        self._emit(events.Subscribed(cmd.id, sub, stream.symbol, seq, price, at, stream.t0,
+                                     stream.describe(), self.hub.vol(stream)))
         finished = self.hub.finished(stream)
         if first <= seq:
             replay = Replay(sub, stream, first, seq, cursor)

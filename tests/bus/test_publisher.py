@@ -11,6 +11,8 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
 
 import nats
 import pytest
@@ -244,3 +246,50 @@ async def test_an_unreachable_bus_is_a_clear_error() -> None:
     assert process.returncode == 1
     assert b"cannot reach NATS at nats://127.0.0.1:9" in err
 
+
+
+class SilentBus:
+    """A stand-in for the NATS client whose bus answers no publish for ``quiet`` seconds,
+    then every one it is sent."""
+
+    def __init__(self, quiet: float) -> None:
+        self.sent: list[str] = []
+        self.answer: Any = None
+        self.until = time.monotonic() + quiet
+
+    def jetstream(self) -> None:
+        return None
+
+    def new_inbox(self) -> str:
+        return "_INBOX.test"
+
+    async def subscribe(self, subject: str, cb: Any) -> Any:
+        self.answer = cb
+        return SimpleNamespace(unsubscribe=self._nothing)
+
+    async def _nothing(self) -> None:
+        return None
+
+    async def publish(self, subject: str, payload: bytes, reply: str,
+                      headers: dict[str, str]) -> None:
+        self.sent.append(headers[bus.MSG_ID])
+        if time.monotonic() >= self.until:
+            ack = SimpleNamespace(subject=reply, headers=None,
+                                  data=b'{"stream":"TICKS","seq":1}')
+            asyncio.get_running_loop().call_soon(asyncio.ensure_future, self.answer(ack))
+
+
+async def test_publishes_left_unanswered_are_sent_again_and_the_window_stays_bounded(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(publisher, "ACK_TIMEOUT", 0.3)
+    monkeypatch.setattr(publisher, "MAX_PENDING", 50)
+    now = time.time()
+    fake = SilentBus(quiet=1.0)
+    runner = publisher.Publisher(fake, load_market(market_file(tmp_path, now), now), now)
+    await asyncio.wait_for(runner.run(until=time.time() + 2.0), timeout(20))
+    distinct = list(dict.fromkeys(fake.sent))
+    assert runner.counts.published == len(distinct) and not runner._unacked
+    assert runner.counts.failures.get("no acknowledgement", 0) > 0 and runner.counts.retried > 0
+    for symbol in ("ACME", "VOLT"):  # each symbol's ticks were first sent in order
+        seqs = [int(i.rpartition(":")[2]) for i in distinct if i.startswith(symbol + ":")]
+        assert seqs == sorted(seqs) and seqs == list(range(seqs[0], seqs[-1] + 1))

@@ -3,11 +3,15 @@ not define are served as they come, with ``seq``, conflation and resume like sim
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import pytest
+
+from streamer import hub as hub_module
 from streamer.bus import BusTick
 from streamer.config import ServerConfig
-from streamer.hub import OUTSIDE_MODEL, Hub
+from streamer.hub import MIN_OUTSIDE_INTERVAL, OUTSIDE_MODEL, Hub
 from streamer.session import Session
 from tests.conftest import small_market
 from tests.streamer.drive import new_session, sent
@@ -15,13 +19,19 @@ from tests.streamer.drive import new_session, sent
 NOW = 1_764_412_345.25
 MARKET = small_market(NOW)
 T0 = 1_764_400_000.0
+CLOCK = 1_764_412_000.125
+"""The publisher's clock at seq 0: its times are its own, not ``t0 + seq * interval``."""
 
 
 def tick(seq: int, price: float | None = None, *, symbol: str = "EXT", t0: float | None = T0,
          interval: float | None = 0.5, vol: float | None = None) -> BusTick:
-    """Tick ``seq`` of a third party's symbol, half a second apart from ``T0``."""
-    return BusTick(symbol, seq, 100.0 + seq if price is None else price, T0 + 0.5 * seq, vol,
-                   t0, interval)
+    """Tick ``seq`` of a third party's symbol, half a second apart."""
+    return BusTick(symbol, seq, 100.0 + seq if price is None else price, at(seq), vol, t0,
+                   interval)
+
+
+def at(seq: int) -> float:
+    return CLOCK + 0.5 * seq
 
 
 def fed_hub(ring: int = 100) -> Hub:
@@ -53,12 +63,12 @@ def test_a_third_partys_symbol_is_listed_and_served_as_the_bus_carries_it() -> N
     [ack] = sent(session)
     assert ack["type"] == "subscribed" and ack["symbol"] == "EXT"
     assert (ack["seq"], ack["price"], ack["time"], ack["t0"], ack["vol"]) == (
-        7, 107.0, T0 + 3.5, T0, 0.25)
+        7, 107.0, at(7), T0, 0.25)
     assert ack["params"] == {"model": OUTSIDE_MODEL, "interval": 0.5, "seed": None,
                              "periods": None}
     hub.feed([tick(8), tick(9, 99.5)])
     assert [(e["seq"], e["price"], e["time"], "vol" in e) for e in sent(session)] == [
-        (8, 108.0, T0 + 4.0, False), (9, 99.5, T0 + 4.5, False)]
+        (8, 108.0, at(8), False), (9, 99.5, at(9), False)]
 
     session.receive('{"op": "symbols", "id": 1}', NOW)
     [listing] = sent(session)
@@ -96,7 +106,7 @@ def test_history_and_from_seq_replay_the_ring() -> None:
     session = subscribe(hub, '{"op": "subscribe", "symbol": "EXT", "history": 3}')
     out = everything(session)
     assert kinds(out) == [("subscribed", 29), ("tick", 27), ("tick", 28), ("tick", 29)]
-    assert [e["time"] for e in out[1:]] == [T0 + 13.5, T0 + 14.0, T0 + 14.5]
+    assert [e["time"] for e in out[1:]] == [at(27), at(28), at(29)]
     resumed = subscribe(hub, f'{{"op": "subscribe", "symbol": "EXT", "t0": {T0!r}, '
                              '"fromSeq": 25}')
     assert [e["seq"] for e in everything(resumed)[1:]] == [25, 26, 27, 28, 29]
@@ -125,12 +135,14 @@ def test_out_of_order_ticks_are_refused_and_a_new_t0_ends_the_old_numbering() ->
     hub.feed([tick(1), tick(2)])
     session = subscribe(hub, '{"op": "subscribe", "symbol": "EXT"}')
     sent(session)
-    hub.feed([tick(2, 1.0), tick(1)])
-    assert sent(session) == [] and hub.out_of_order == {"EXT": 2}
+    hub.feed([tick(2, 1.0), tick(1)])  # another tick 2; a copy of tick 1, which is no fault
+    assert sent(session) == [] and hub.out_of_order == {"EXT": 1}
     hub.feed([tick(0, 50.0, t0=T0 + 60.0)])  # the publisher started counting again
     assert kinds(sent(session)) == [("end", 2)]
     stream = hub.symbol("EXT")
     assert stream is not None and stream.t0 == T0 + 60.0 and hub.current(stream)[:2] == (0, 50.0)
+    hub.feed([tick(3, t0=T0)])  # a late tick of the old numbering starts nothing
+    assert hub.symbol("EXT") is stream and hub.out_of_order == {"EXT": 2}
     stale = subscribe(hub, f'{{"op": "subscribe", "symbol": "EXT", "t0": {T0!r}, '
                            '"fromSeq": 3}')
     [error] = sent(stale)
@@ -172,3 +184,45 @@ def test_the_market_symbols_are_not_taken_over_by_a_third_party() -> None:
     seq = hub.current(acme)[0]
     hub.feed([BusTick("ACME", seq + 1, 1.0, 0.0, interval=0.5)])  # wrong price: a mismatch
     assert hub.symbol("ACME") is acme and hub.mismatches == 1 and hub.outside_symbols == 0
+
+
+def test_a_new_t0_during_a_replay_finishes_the_old_numbering_from_its_own_ring() -> None:
+    hub = fed_hub()
+    hub.feed([tick(k) for k in range(30)])
+    session = subscribe(hub, '{"op": "subscribe", "symbol": "EXT", "history": 30}')
+    first = json.loads(session.data_to_send(room=5 * 60))  # room for a few of the replay
+    assert 0 < sum(e["type"] == "tick" for e in first) < 30
+    hub.feed([tick(k, 500.0 + k, t0=T0 + 60.0) for k in range(10)])  # counting again
+    out = everything(session)
+    seen = [e for e in out if e["type"] == "tick"]
+    assert seen and all(e["price"] == 100.0 + e["seq"] for e in seen)  # the old ticks only
+    assert [e["seq"] for e in seen] == list(range(seen[0]["seq"], 30))
+    assert kinds(out)[-1] == ("end", 29)
+
+
+def test_a_live_tick_waiting_for_its_second_is_kept_when_the_history_comes() -> None:
+    hub = fed_hub()
+    hub.feed([tick(101, interval=None)])  # read live while the history was being read
+    assert hub.backfill([tick(k, interval=None) for k in range(91, 101)]) == 10
+    stream = hub.symbol("EXT")
+    assert stream is not None and hub.current(stream)[0] == 101 and hub.oldest_kept(stream) == 91
+    hub.feed([tick(102, interval=None)])
+    assert hub.oldest_kept(stream) == 91 and hub.out_of_order.total() == 0
+
+
+def test_symbols_waiting_for_a_second_tick_give_way_to_newer_ones(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hub_module, "MAX_OUTSIDE", 3)
+    hub = fed_hub()
+    hub.feed([tick(0, symbol=f"W{k}", interval=None) for k in range(10)])  # one tick each
+    hub.feed([tick(1, symbol="W9", interval=None), tick(1, symbol="W0", interval=None)])
+    assert [s.symbol for s in hub.symbols[len(MARKET.symbols):]] == ["W9"]  # W0 gave way
+    hub.feed([tick(0, symbol=f"D{k}") for k in range(4)])  # declared: served at once
+    assert hub.outside_symbols == 3 and hub.unknown == {"D2": 1, "D3": 1}
+
+
+def test_two_ticks_sent_together_do_not_make_a_tiny_interval() -> None:
+    hub = fed_hub()
+    hub.feed([BusTick("EXT", 0, 1.0, CLOCK, t0=T0), BusTick("EXT", 1, 1.0, CLOCK + 1e-6, t0=T0)])
+    stream = hub.symbol("EXT")
+    assert stream is not None and stream.interval == MIN_OUTSIDE_INTERVAL
