@@ -19,7 +19,11 @@ async def connect(urls: list[str], name: str) -> Any:
     :data:`FIRST_ATTEMPTS` tries of each server (``NoServersError``). Its losses and returns
     are logged under ``streamer.bus``, whichever process it serves."""
 
+    made: list[Any] = []
+
     async def disconnected() -> None:
+        if made and made[0].is_closed:  # closed on purpose, not lost
+            return
         logger.warning("lost the bus; reconnecting")
 
     async def reconnected() -> None:
@@ -33,4 +37,5 @@ async def connect(urls: list[str], name: str) -> Any:
                             disconnected_cb=disconnected, reconnected_cb=reconnected,
                             error_cb=error)
     nc.options["max_reconnect_attempts"] = -1  # read at each attempt: from now on, for ever
+    made.append(nc)
     return nc

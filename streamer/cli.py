@@ -28,6 +28,7 @@ from dataclasses import replace
 from typing import Any
 
 import nats.errors
+import nats.js.errors
 
 from simulation import MarketError, load_market
 from simulation.market import BUILT_IN
@@ -145,6 +146,11 @@ def run_publish(args: argparse.Namespace) -> int:
         print(f"streamer: error: cannot reach NATS at {', '.join(args.nats)}: {exc}",
               file=sys.stderr)
         return 1
+    except nats.js.errors.APIError as exc:  # the bus refused the stream or the bucket
+        print(f"streamer: error: the bus refused to set up stream {bus.STREAM} or bucket "
+              f"{bus.MARKET_BUCKET} (--retention {args.retention}, --replicas {args.replicas}): "
+              f"{exc.description or exc}", file=sys.stderr)
+        return 2
 
 
 async def _publish(args: argparse.Namespace) -> int:

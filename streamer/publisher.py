@@ -87,8 +87,11 @@ async def ensure_stream(js: Any, retention: int, replicas: int) -> api.StreamInf
         num_replicas=replicas, allow_direct=True, discard=api.DiscardPolicy.OLD)
     try:
         info = await js.add_stream(config)
-    except nats.js.errors.BadRequestError:  # another publisher made it meanwhile
-        info = await js.stream_info(bus.STREAM)
+    except nats.js.errors.BadRequestError as exc:  # another publisher made it meanwhile?
+        try:
+            info = await js.stream_info(bus.STREAM)
+        except nats.js.errors.NotFoundError:
+            raise exc from None  # no: the bus refused this stream (say, replicas > nodes)
     return info
 
 

@@ -505,9 +505,11 @@ class Session:
                                        f"symbol, got model {show(spec.model)}", cmd.id)
         self._check_budget(cmd, stream.interval)
         if spec.t0 is not None and spec.t0 != stream.t0:
+            why = ("its publisher started a new numbering" if stream.outside is not None
+                   else "the market's session changed")
             raise CommandError.invalid("t0", f"t0 of {spec.symbol} is {stream.t0!r}, got "
-                                       f"{show(spec.t0)}: the market's session changed, so its "
-                                       "seq numbers name other ticks", cmd.id)
+                                       f"{show(spec.t0)}: {why}, so its seq numbers name other "
+                                       "ticks", cmd.id)
         seq = self.hub.current(stream)[0]
         return stream, seq, self._first(cmd, seq), None
 

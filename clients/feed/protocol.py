@@ -158,8 +158,9 @@ class StreamState:
     """The protocol state of one subscription, across every connection it lives on."""
 
     __slots__ = ("spec", "owner", "sink", "server_sub", "op_id", "t0", "params", "symbol",
-                 "expected", "recovering", "paused", "terminal", "lagging", "refetches",
-                 "duplicates", "skipped", "lost", "resumes", "overflows", "restarts")
+                 "expected", "recovering", "paused", "terminal", "refetched_at", "lagging",
+                 "refetches", "duplicates", "skipped", "lost", "resumes", "overflows",
+                 "restarts")
 
     def __init__(self, spec: StreamSpec, owner: Any, sink: Sink) -> None:
         self.spec = spec
@@ -182,6 +183,10 @@ class StreamState:
         """Its queue overflowed: not subscribed until the application has read half of it."""
         self.terminal: str | None = None
         """``ended``, ``failed`` or ``closed`` once the subscription delivers nothing more."""
+        self.refetched_at: int | None = None
+        """:attr:`expected` when a resume was last sent to fill a gap: while it is still the
+        one expected (no tick came since), a ``lagging`` says the server has no more of the
+        gap (a third party's skip, a history outgrown)."""
         self.lagging = 0
         self.refetches = 0
         self.duplicates = 0
@@ -504,13 +509,26 @@ class ClientProtocol:
         if state is None:
             return
         state.lagging += 1
-        if self.fill_gaps:
-            self._refetch(state)
+        if not self.fill_gaps:
+            return
+        expected = state.expected
+        if expected is not None and state.refetched_at == expected and event.seq > expected:
+            # the resume sent for this gap starts after it: the server does not have those
+            # ticks (never had them, or no longer): they are lost, not fetched again
+            lost = TicksLost(state.owner, expected, event.seq - 1,
+                             "the server does not have them")
+            state.lost += lost.last - lost.first + 1
+            state.sink.put(lost)
+            state.expected = event.seq
+            state.refetched_at = None
+            return
+        self._refetch(state)
 
     def _refetch(self, state: StreamState) -> None:
         """Fill a gap: replace the live subscription by a resume from the next seq expected.
         Ticks of the old one still in flight are ignored; the replay comes with the new ack."""
         state.refetches += 1
+        state.refetched_at = state.expected
         old = state.server_sub
         if old is not None:
             del self._by_sub[old]

@@ -247,6 +247,15 @@ async def test_an_unreachable_bus_is_a_clear_error() -> None:
     assert b"cannot reach NATS at nats://127.0.0.1:9" in err
 
 
+async def test_a_stream_the_bus_refuses_is_a_clear_error(nats_node: NatsNode) -> None:
+    """Three replicas on a single node: one line naming the setting, no traceback, and no
+    word of a lost bus when the publisher closes its connection."""
+    process = await start_publisher(nats_node.url, "--replicas", "3")
+    _, err = await asyncio.wait_for(process.communicate(), timeout(30))
+    assert process.returncode == 2, err
+    assert b"--replicas 3" in err and b"replicas > 1 not supported" in err, err
+    assert b"Traceback" not in err and b"lost the bus" not in err, err
+
 
 class SilentBus:
     """A stand-in for the NATS client whose bus answers no publish for ``quiet`` seconds,

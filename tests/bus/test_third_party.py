@@ -19,6 +19,8 @@ import orjson
 import pytest
 from websockets.asyncio.client import connect
 
+from clients.errors import TicksLost
+from clients.feed.aio import Feed
 from streamer import bus, publisher
 from streamer.config import ServerConfig
 from streamer.gateway import Gateway
@@ -144,5 +146,39 @@ async def test_a_symbols_history_is_found_by_its_stream_sequence(nats_node: Nats
             ticks = await wait_for(gateway._history(js, "ticks.EXT9", depth), 10)
             assert [(t.seq, t.t0) for t in ticks] == [(k, 2.0) for k in range(first, 30)], depth
             assert [t.price for t in ticks] == [31.0 + k for k in range(first, 30)]
+    finally:
+        await nc.close()
+
+
+async def test_a_skip_in_a_third_partys_seq_reaches_the_python_client_as_lost_ticks(
+        nats_node: NatsNode, published: publisher.Publisher) -> None:
+    """Seq 0-3, then 6-11: the client is told 4 and 5 are lost (once; it does not ask the
+    gateway for them again and again), and gets every tick after."""
+    nc = await nats.connect(nats_node.url)
+
+    async def put(seqs: range) -> None:
+        for seq in seqs:
+            await nc.publish(bus.subject("GAPX"), orjson.dumps(
+                {"seq": seq, "price": 10.0 + seq, "time": time.time(), "t0": 5.0,
+                 "interval": 0.05}))
+        await nc.flush()
+    try:
+        async with StreamServer(ServerConfig(port=0, nats=(nats_node.url,))) as gateway:
+            url = f"ws://127.0.0.1:{gateway.port}/ws"
+            await put(range(2))
+            await until_served(url, 1)
+            async with Feed(url) as feed:
+                sub = feed.subscribe(symbol="GAPX")
+                source = aiter(sub)
+                got = [await wait_for(anext(source), 10)]  # the current tick, 1
+                await put(range(2, 4))
+                got += [await wait_for(anext(source), 10) for _ in range(2)]
+                await put(range(6, 12))
+                with pytest.raises(TicksLost) as caught:
+                    await wait_for(anext(source), 10)
+                got += [await wait_for(anext(source), 10) for _ in range(6)]
+                assert (caught.value.first, caught.value.last) == (4, 5)
+                assert [t.seq for t in got] == [1, 2, 3, *range(6, 12)]
+                assert sub.stats.refetches == 1 and sub.stats.lost == 2
     finally:
         await nc.close()

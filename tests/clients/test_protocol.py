@@ -293,6 +293,25 @@ def test_lagging_replaces_the_subscription_by_a_resume_from_the_next_seq():
     assert (state.lagging, state.refetches) == (1, 1)
 
 
+def test_a_gap_the_server_cannot_replay_is_reported_lost_once_not_fetched_for_ever():
+    """A third party skipped ticks 4 and 5 (or the server's history no longer reaches them):
+    the resume sent for the gap starts with ``lagging`` again, so they are lost."""
+    protocol = connected()
+    state, owner = subscribe(protocol, symbol="EXT")
+    protocol.receive(frame(ack(1, 1, seq=3, symbol="EXT")))
+    sent(protocol)
+    protocol.receive(frame(events.Lagging(1, 2, 6), tick(1, 6)))
+    assert [op["op"] for op in sent(protocol)] == ["unsubscribe", "subscribe"]
+    protocol.receive(frame(events.Unsubscribed(2, 1), ack(3, 2, seq=6, symbol="EXT"),
+                           events.Lagging(2, 2, 6), tick(2, 6), tick(2, 7)))
+    assert not sent(protocol)  # no second resume
+    lost = [item for item in owner.items if isinstance(item, TicksLost)]
+    assert [(x.first, x.last) for x in lost] == [(4, 5)] and state.lost == 2
+    assert owner.seqs == [3, 6, 7]
+    protocol.receive(frame(events.Lagging(2, 3, 11), tick(2, 11)))  # a new gap: fetched again
+    assert [op["op"] for op in sent(protocol)] == ["unsubscribe", "subscribe"]
+
+
 def test_a_gap_without_lagging_is_fetched_back_too():
     protocol = connected()
     state, owner = subscribe(protocol, seed=7)

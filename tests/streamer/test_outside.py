@@ -147,6 +147,7 @@ def test_out_of_order_ticks_are_refused_and_a_new_t0_ends_the_old_numbering() ->
                            '"fromSeq": 3}')
     [error] = sent(stale)
     assert error["code"] == "invalid_params" and error["field"] == "t0"
+    assert "its publisher started a new numbering" in error["message"]
 
 
 def test_a_model_cannot_be_asked_of_a_third_partys_symbol() -> None:
