@@ -309,6 +309,10 @@ class Hub:
         """The market's symbols, then a third party's (a gateway's), as they came."""
         return [*self._symbols.values(), *self._outside.values()]
 
+    def in_group(self, stream: Stream) -> bool:
+        """Whether a market symbol is one of a correlated group (its path is its group's)."""
+        return stream.slot in self._groups
+
     @property
     def outside_symbols(self) -> int:
         return len(self._outside)

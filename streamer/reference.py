@@ -96,10 +96,16 @@ def fields_table() -> str:
         ("`history`", "integer", f"0 … {_n(_D.max_history)} (`--max-history`)", "0",
          "the last ticks before live ones, the current one included"),
         ("`fromSeq`", "integer", f"0 … current `seq` + 1, at most {_n(_D.max_replay)} ticks "
-         "back (`--max-replay`)", "none", "resume: replay from this `seq`; not with `history`"),
+         "back (`--max-replay`) unless `pace` is `asap`", "none",
+         "resume: replay from this `seq`; not with `history`"),
         ("`t0`", "number", "epoch seconds, not in the future; a private stream at most "
          f"{_n(_D.max_catchup)} steps old (`--max-catchup`)", "none",
          "names the stream's epoch, with `seed` (private) or `symbol`"),
+        ("`fromTime`", "number", "epoch seconds, up to the current tick's time", "none",
+         "replay from the first tick at or after this time; not with `fromSeq` or `history`"),
+        ("`pace`", "string", "`live`, `asap`; with `fromSeq` or `fromTime`", "`live`",
+         "`asap`: any length of history (back to `seq` 0), as fast as the client reads, "
+         "then `replayed`"),
     ]
     head = ["| field | type | range | default | meaning |", "|---|---|---|---|---|"]
     return "\n".join(head + [f"| {' | '.join(row)} |" for row in rows]) + "\n"

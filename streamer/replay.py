@@ -27,10 +27,12 @@ class Replay:
     """The past ticks ``next .. last`` of subscription ``sub``, then what came meanwhile."""
 
     __slots__ = ("sub", "head", "stream", "next", "last", "_cursor", "_held", "_newest",
-                 "_held_last", "end", "done")
+                 "_held_last", "_announce", "end", "done")
 
     def __init__(self, sub: int, stream: Stream, first: int, last: int,
-                 cursor: PathCursor | None) -> None:
+                 cursor: PathCursor | None, *, announce: bool = False) -> None:
+        """``cursor`` makes the past ticks again (a private stream's; a symbol's from before
+        its ring); ``announce`` ends the replay with ``replayed`` (``pace: "asap"``)."""
         self.sub = sub
         self.head = events.tick_head(sub)
         self.stream = stream
@@ -41,13 +43,15 @@ class Replay:
         self._held: list[str] = []
         self._held_last = last
         self._newest: tuple[int, str] | None = None
+        self._announce = announce
         self.end: str | None = None
         """The subscription's ``end``, sent after everything else."""
         self.done = False
 
     def hold(self, seq: int, text: str) -> None:
-        """A live tick that came while replaying (a symbol's is in the ring: nothing to do)."""
-        if self._cursor is None:
+        """A live tick that came while replaying (a symbol's replay goes on to its current
+        tick: nothing to do)."""
+        if self.stream.symbol is not None:
             return
         if len(self._held) < HOLD_MAX and self._newest is None:
             self._held.append(text)
@@ -60,7 +64,7 @@ class Replay:
         any ``lagging`` for ticks dropped, and the ``end``; :attr:`done` says when that was."""
         stream = self.stream
         texts: list[str] = []
-        if self._cursor is not None:  # a private stream
+        if self._cursor is not None and stream.symbol is None:  # a private stream
             n = min(count, self.last - self.next + 1)
             if n > 0:
                 seqs = np.arange(self.next, self.next + n)
@@ -69,6 +73,7 @@ class Replay:
                     np.full(n, stream.t0), np.full(n, stream.interval), seqs), vols)
                 self.next += n
             if self.next > self.last:
+                self._replayed(texts)  # before the live ticks held meanwhile
                 texts += self._held
                 self._held = []
                 if self._newest is not None:
@@ -77,9 +82,21 @@ class Replay:
                         texts.append(events.Lagging(self.sub, seq - self._held_last - 1,
                                                     seq).encode())
                     texts.append(text)
-                self._finish(texts)
+                self._end(texts)
             return texts
-        current = hub.current(stream)[0]  # a symbol: its ring, up to its current tick
+        current = hub.current(stream)[0]  # a symbol: up to its current tick
+        if self._cursor is not None:  # from before its ring: made again, to the end
+            n = min(count, current - self.next + 1)
+            if n > 0:
+                seqs = np.arange(self.next, self.next + n)
+                prices, vols = self._cursor.take(n)
+                texts = self._texts(seqs, prices, hub.recent_times(stream, self.next,
+                                                                   self.next + n - 1), vols)
+                self.next += n
+            if self.next > current:
+                self._replayed(texts)
+                self._end(texts)
+            return texts
         oldest = hub.oldest_kept(stream)
         if self.next < oldest:  # the reader was so slow that the ring moved past it
             texts.append(events.Lagging(self.sub, oldest - self.next, oldest).encode())
@@ -93,7 +110,8 @@ class Replay:
                                  hub.recent_vols(stream, self.next, last))
             self.next += n
         if self.next > current:
-            self._finish(texts)
+            self._replayed(texts)
+            self._end(texts)
         return texts
 
     def _texts(self, seqs: np.ndarray, prices: np.ndarray, times: np.ndarray,
@@ -101,7 +119,11 @@ class Replay:
         head = self.head
         return [head + body for body in events.tick_bodies(seqs, prices, times, vols)]
 
-    def _finish(self, texts: list[str]) -> None:
+    def _replayed(self, texts: list[str]) -> None:
+        if self._announce:  # pace "asap": the replay is over, at its last seq
+            texts.append(events.Replayed(self.sub, self.next - 1).encode())
+
+    def _end(self, texts: list[str]) -> None:
         if self.end is not None:
             texts.append(self.end)
         self.done = True

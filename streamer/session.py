@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import orjson
 
 from simulation import CatchUp, ParamError, PathCursor
@@ -75,11 +76,13 @@ class Subscription:
 
 @dataclass(eq=False, slots=True)
 class _Resume:
-    """A subscribe to a private stream that waits for its catch-up (:meth:`Session.work`)."""
+    """A subscribe that waits for a catch-up (:meth:`Session.work`): a private stream's, or
+    the walk of a market symbol up to the start of a ``pace: "asap"`` replay (``symbol``)."""
     cmd: commands.Subscribe
     walk: CatchUp
     t0: float
     interval: float
+    symbol: Stream | None = None
 
 
 class Session:
@@ -151,7 +154,13 @@ class Session:
             return False
         self._resume = None
         try:
-            self._attach(resume.cmd, *self._start_private(resume))
+            if resume.symbol is not None:  # the replay regenerates the symbol's path
+                stream = resume.symbol
+                self._check_budget(resume.cmd, stream.interval)  # it may have changed since
+                self._attach(resume.cmd, stream, self.hub.current(stream)[0],
+                             resume.walk.first, resume.walk.cursor)
+            else:
+                self._attach(resume.cmd, *self._start_private(resume))
         except CommandError as exc:
             self.reject(exc)
         return True
@@ -203,13 +212,14 @@ class Session:
                            f"operations a second (burst {config.ops_burst}); this one was not "
                            "carried out", None, commands.id_of(raw))
 
-    def _charge(self, cmd: commands.Subscribe, steps: int, now: float) -> None:
+    def _charge(self, cmd: commands.Subscribe, steps: int, now: float,
+                field: str = "t0") -> None:
         """Resuming far back costs extra operations: one per ``CATCHUP_STEPS_PER_OP`` steps."""
         cost = steps // CATCHUP_STEPS_PER_OP
         if cost and not self._bucket.take(now, cost):
             raise CommandError(ErrorCode.RATE_LIMITED, f"resuming this stream means computing "
                                f"{steps} steps, which costs {cost} operations of the rate "
-                               f"limit; {int(self._bucket.tokens)} are available now", "t0",
+                               f"limit; {int(self._bucket.tokens)} are available now", field,
                                cmd.id)
 
     def close(self) -> None:
@@ -447,7 +457,12 @@ class Session:
         if conflict is not None and spec.symbol is not None:
             raise CommandError.invalid(conflict.field, conflict.message, cmd.id)
         if spec.symbol is not None:
-            self._attach(cmd, *self._open_symbol(cmd))
+            opened = self._open_symbol(cmd, now)
+            if isinstance(opened, _Resume):  # a replay from before the ring: walked first
+                self._resume = opened
+                self.work()
+            else:
+                self._attach(cmd, *opened)
         else:  # its catch-up is done a piece per turn, this one the first
             self._resume = self._open_private(cmd, now)
             self.work()
@@ -465,8 +480,11 @@ class Session:
         self._emit(events.Subscribed(cmd.id, sub, stream.symbol, seq, price, at, stream.t0,
                                      stream.describe(), self.hub.vol(stream)))
         finished = self.hub.finished(stream)
+        asap = cmd.spec.pace == "asap"
+        if asap and first > seq:  # nothing to replay: said at once
+            self._emit(events.Replayed(sub, seq))
         if first <= seq:
-            replay = Replay(sub, stream, first, seq, cursor)
+            replay = Replay(sub, stream, first, seq, cursor, announce=asap)
             if finished:
                 replay.end = events.End(sub, seq, stream.end_reason).encode()
             self._replays.append(replay)
@@ -488,7 +506,8 @@ class Session:
                                f"(its subscriptions take {self.hub.tick_rate:g} now)", None,
                                cmd.id)
 
-    def _open_symbol(self, cmd: commands.Subscribe) -> tuple[Stream, int, int, None]:
+    def _open_symbol(self, cmd: commands.Subscribe, now: float,
+                     ) -> tuple[Stream, int, int, None] | _Resume:
         spec = cmd.spec
         assert spec.symbol is not None
         stream = self.hub.symbol(spec.symbol)
@@ -511,7 +530,19 @@ class Session:
                                        f"{show(spec.t0)}: {why}, so its seq numbers name other "
                                        "ticks", cmd.id)
         seq = self.hub.current(stream)[0]
-        return stream, seq, self._first(cmd, seq), None
+        first = self._first(cmd, seq, stream)
+        if first >= self.hub.oldest_kept(stream) or spec.pace != "asap" or (
+                stream.outside is not None):  # a third party's: only what the ring holds
+            return stream, seq, first, None
+        if self.hub.in_group(stream):
+            raise CommandError(ErrorCode.LIMIT_EXCEEDED, f"{spec.symbol} is one of a correlated "
+                               "group, whose replay reaches back as far as the server keeps "
+                               f"ticks: from seq {self.hub.oldest_kept(stream)}", "fromSeq",
+                               cmd.id)
+        assert stream.params is not None and stream.seed is not None
+        self._charge(cmd, first, now, "fromSeq")
+        return _Resume(cmd, CatchUp(stream.params, stream.seed, first, first), stream.t0,
+                       stream.interval, stream)
 
     def _open_private(self, cmd: commands.Subscribe, now: float) -> _Resume:
         config = self.config
@@ -560,7 +591,8 @@ class Session:
                                f"computing {seq} steps; the limit is {config.max_catchup}", "t0",
                                cmd.id)
         self._charge(cmd, seq, now)
-        return _Resume(cmd, CatchUp(params, seed, seq, self._first(cmd, seq)), t0, interval)
+        first = self._first(cmd, seq, None, t0, interval)
+        return _Resume(cmd, CatchUp(params, seed, seq, first), t0, interval)
 
     def _start_private(self, resume: _Resume) -> tuple[Stream, int, int, PathCursor | None]:
         """The stream a finished catch-up reached (ticks due meanwhile follow at once)."""
@@ -575,22 +607,50 @@ class Session:
                                          resume.cmd.spec.periods)
         return stream, walk.seq, walk.first, walk.cursor
 
-    def _first(self, cmd: commands.Subscribe, seq: int) -> int:
-        """The first tick to replay before live ticks (``seq + 1`` when there is none)."""
+    def _first(self, cmd: commands.Subscribe, seq: int, stream: Stream | None,
+               t0: float = 0.0, interval: float = 1.0) -> int:
+        """The first tick to replay before live ticks (``seq + 1`` when there is none), of a
+        symbol's ``stream`` or of a private stream of ``t0`` and ``interval``."""
         spec = cmd.spec
-        if spec.from_seq is not None:
-            if spec.from_seq > seq + 1:
-                raise CommandError.invalid("fromSeq", f"fromSeq {spec.from_seq} is ahead of the "
-                                           f"stream, whose current seq is {seq}", cmd.id)
-            replay = seq + 1 - spec.from_seq
-            if replay > self.config.max_replay:
+        from_seq = spec.from_seq
+        if spec.from_time is not None:
+            from_seq = self._seq_at(cmd, spec.from_time, seq, stream, t0, interval)
+        if from_seq is not None:
+            name = "fromSeq" if spec.from_time is None else "fromTime"
+            if from_seq > seq + 1:
+                raise CommandError.invalid(name, f"{name} {show(getattr(spec, python_name(name)))}"
+                                           f" is ahead of the stream, whose current seq is "
+                                           f"{seq}", cmd.id)
+            replay = seq + 1 - from_seq
+            if replay > self.config.max_replay and spec.pace != "asap":
                 raise CommandError(ErrorCode.LIMIT_EXCEEDED, f"fromSeq {spec.from_seq} would "
                                    f"replay {replay} ticks; the limit is "
-                                   f"{self.config.max_replay}", "fromSeq", cmd.id)
-            return spec.from_seq
+                                   f"{self.config.max_replay} (pace \"asap\" has none)", name,
+                                   cmd.id)
+            return from_seq
         if spec.history:
             return max(0, seq - spec.history + 1)
         return seq + 1
+
+    def _seq_at(self, cmd: commands.Subscribe, when: float, seq: int, stream: Stream | None,
+                t0: float, interval: float) -> int:
+        """The first seq whose tick time is at or after ``when`` (``seq + 2`` when none is
+        yet: ahead of the stream)."""
+        if not math.isfinite(when) or when < 0:
+            raise CommandError.invalid("fromTime", f"fromTime must be epoch seconds, got "
+                                       f"{show(when)}", cmd.id)
+        if stream is not None:
+            if stream.outside is not None:  # a third party's times are its own: the ring's
+                oldest = self.hub.oldest_kept(stream)
+                times = self.hub.recent_times(stream, oldest, seq)
+                return oldest + int(np.searchsorted(times, when, side="left"))
+            t0, interval = stream.t0, stream.interval
+        k = max(0, math.ceil((when - t0) / interval))
+        while k > 0 and schedule.instant(t0, interval, k - 1) >= when:
+            k -= 1
+        while schedule.instant(t0, interval, k) < when:
+            k += 1
+        return min(k, seq + 2)
 
     def _emit(self, event: events.Event) -> None:
         self._parts.append(event.encode())

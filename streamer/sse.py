@@ -69,6 +69,7 @@ def subscribe_text(query: str, last_event_id: str | None = None) -> bytes:
         seq = None
     if seq is not None:  # the browser resumes after the last event it saw
         fields.pop("history", None)  # resuming replaces the history asked for at first
+        fields.pop("fromTime", None)  # and the replay from a time
         fields["fromSeq"] = seq + 1  # and any fromSeq of the URL: it is the newer
     return json.dumps(fields).encode()  # the standard library's: integers of any size
 

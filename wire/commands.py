@@ -25,6 +25,7 @@ from wire.names import (
     MODEL_FIELDS,
     MODEL_PARAMS,
     NUMBER_FIELDS,
+    PACES,
     PRIVATE_FIELDS,
     SUBSCRIBE_FIELDS,
     ErrorCode,
@@ -65,6 +66,8 @@ class StreamSpec:
     history: int | None = None
     t0: float | None = None
     from_seq: int | None = None
+    from_time: float | None = None
+    pace: str | None = None
 
     def to_wire(self) -> dict[str, Any]:
         """The fields given, with their wire names, in the protocol's order."""
@@ -82,6 +85,12 @@ class StreamSpec:
         if self.history is not None and self.from_seq is not None:
             return FieldError("history", self.history,
                               f"give history or {name('fromSeq')}, not both")
+        if self.from_time is not None and (self.from_seq is not None or self.history is not None):
+            return FieldError("fromTime", self.from_time, f"give {name('fromTime')} or "
+                              f"{name('fromSeq')} or history, one of them")
+        if self.pace is not None and self.from_seq is None and self.from_time is None:
+            return FieldError("pace", self.pace, f"pace is the pace of a replay: give "
+                              f"{name('fromSeq')} or {name('fromTime')} with it")
         if self.symbol is not None:
             given = self.private_fields()
             if given:
@@ -100,6 +109,9 @@ class StreamSpec:
         if self.from_seq is not None and self.t0 is None:
             return FieldError("fromSeq", self.from_seq, f"{name('fromSeq')} resumes a stream, "
                               "which needs the seed and t0 of its subscribed reply")
+        if self.from_time is not None and self.t0 is None:
+            return FieldError("fromTime", self.from_time, f"{name('fromTime')} replays a "
+                              "stream, which needs the seed and t0 of its subscribed reply")
         return None
 
     def resume(self, symbol: str | None, t0: float | None, params: Mapping[str, Any],
@@ -224,6 +236,10 @@ def parse(raw: str | bytes) -> Command:
         if model is not None and (not isinstance(model, str) or model not in MODEL_PARAMS):
             raise CommandError.invalid("model", "model must be one of " + ", ".join(
                 f'"{m}"' for m in MODEL_PARAMS) + f", got {show(model)}", id_)
+        pace = data.get("pace")
+        if pace is not None and (not isinstance(pace, str) or pace not in PACES):
+            raise CommandError.invalid("pace", "pace must be one of " + ", ".join(
+                f'"{p}"' for p in PACES) + f", got {show(pace)}", id_)
         return Subscribe(id_, _parse_spec(data, id_))
     if op == Op.UNSUBSCRIBE:
         if "sub" not in data:
@@ -260,7 +276,8 @@ def _parse_spec(data: dict[str, Any], id_: Id) -> StreamSpec:
         if name in data:
             values[python_name(name)] = _integer(data, name, id_)
     model = data.get("model")
-    return StreamSpec(symbol, model=None if model == GBM else model, **values)
+    return StreamSpec(symbol, model=None if model == GBM else model, pace=data.get("pace"),
+                      **values)
 
 
 def _parse_id(data: dict[str, Any]) -> Id:

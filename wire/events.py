@@ -184,6 +184,16 @@ class Lagging(Event):
 
 
 @dataclass(frozen=True, slots=True)
+class Replayed(Event):
+    """A ``pace: "asap"`` replay of ``sub`` is over: ``seq`` was its last tick; live ticks
+    follow."""
+
+    TYPE = EventType.REPLAYED
+    sub: int
+    seq: int
+
+
+@dataclass(frozen=True, slots=True)
 class Error(Event):
     """One operation refused; ``field`` names what was wrong, ``id`` echoes the operation's."""
 
@@ -210,7 +220,8 @@ class Unknown(Event):
 
 
 EVENTS: dict[str, type[Event]] = {cls.TYPE: cls for cls in (
-    Subscribed, Unsubscribed, Subscriptions, Symbols, Pong, Tick, End, Lagging, Error)}
+    Subscribed, Unsubscribed, Subscriptions, Symbols, Pong, Tick, End, Lagging, Replayed,
+    Error)}
 _ENTRIES: dict[str, type[Entry]] = {"SubscriptionEntry": SubscriptionEntry,
                                     "SymbolEntry": SymbolEntry}
 for _event in EVENTS.values():

@@ -34,6 +34,7 @@ class EventType(StrEnum):
     TICK = "tick"
     END = "end"
     LAGGING = "lagging"
+    REPLAYED = "replayed"
     ERROR = "error"
 
 
@@ -112,9 +113,13 @@ PRIVATE_FIELDS = (*MODEL_FIELDS, "interval", "seed", "periods")
 #: The ``params`` of an ack or a ``symbols`` entry, in order (a model's own fields only).
 PARAMS_FIELDS = ("model", *PRIVATE_FIELDS)
 #: Every field a ``subscribe`` may carry.
-SUBSCRIBE_FIELDS = ("op", "id", "symbol", "model", *PRIVATE_FIELDS, "history", "fromSeq", "t0")
+SUBSCRIBE_FIELDS = ("op", "id", "symbol", "model", *PRIVATE_FIELDS, "history", "fromSeq", "t0",
+                    "fromTime", "pace")
 #: Fields of a ``subscribe`` that carry numbers, and those that carry integers.
-NUMBER_FIELDS = (*MODEL_FIELDS, "interval", "t0")
+NUMBER_FIELDS = (*MODEL_FIELDS, "interval", "t0", "fromTime")
+#: The ``pace`` of a replay: ``live`` (at once, within the server's replay limit) or ``asap``
+#: (any length of history, as fast as the client reads, then ``replayed``).
+PACES = ("live", "asap")
 INTEGER_FIELDS = ("seed", "periods", "history", "fromSeq")
 #: The model of a subscription that names none.
 GBM = "gbm"
@@ -143,8 +148,8 @@ ID_MIN, ID_MAX = -(2**63), 2**64 - 1
 HISTORY_MAX = 10_000
 
 #: Python spellings of the wire's camelCase fields, for clients that take keyword arguments.
-PYTHON_NAMES = {"startPrice": "start_price", "fromSeq": "from_seq", "jumpRate": "jump_rate",
-                "jumpMean": "jump_mean", "jumpStd": "jump_std"}
+PYTHON_NAMES = {"startPrice": "start_price", "fromSeq": "from_seq", "fromTime": "from_time",
+                "jumpRate": "jump_rate", "jumpMean": "jump_mean", "jumpStd": "jump_std"}
 WIRE_NAMES = {python: wire for wire, python in PYTHON_NAMES.items()}
 
 

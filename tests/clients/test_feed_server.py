@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import ast
+import asyncio
+import dataclasses
 import logging
 import re
+import time
 import urllib.request
 from pathlib import Path
 
@@ -14,7 +16,9 @@ import pytest
 
 from clients.errors import ArgumentError, ConnectError, FeedClosed, InvalidParams, UnknownSymbol
 from clients.feed import Feed, Tick
-from tests.conftest import ROOT, http_url, take, wait_for, ws_url
+from simulation import path
+from streamer.server import StreamServer
+from tests.conftest import ROOT, http_url, small_market, take, wait_for, ws_url
 
 
 
@@ -206,3 +210,22 @@ async def test_when_no_url_answers_the_error_names_each():
         await Feed(["ws://127.0.0.1:9/ws", "ws://127.0.0.1:7/ws"]).connect()
     with pytest.raises(ArgumentError, match="url must be a ws:// or wss:// URL, got 'http://x'"):
         Feed(["ws://127.0.0.1:9/ws", "http://x"])
+
+
+async def test_asap_replays_a_symbol_from_seq_zero_past_the_servers_ring(config):
+    """``pace="asap"`` from the Python client: every tick from 0 (the server keeps ten), the
+    ``replayed`` marker passed over, then live ticks, in order."""
+    small = dataclasses.replace(config, max_history=10, max_replay=10)
+    now = time.time()
+    market = small_market(now)
+    async with StreamServer(small, market=market) as srv, Feed(ws_url(srv)) as feed:
+        sub = await feed.subscribe(symbol="BOLT", from_seq=0, pace="asap")
+        assert srv.hub is not None
+        bolt = srv.hub.symbol("BOLT")
+        assert bolt is not None
+        current = srv.hub.current(bolt)[0]
+        ticks = await wait_for(take(sub, current + 30))
+    spec = market.get("BOLT")
+    assert spec is not None and current > 50
+    assert [t.seq for t in ticks] == list(range(current + 30))
+    assert [t.price for t in ticks] == path(spec.params, spec.seed, current + 30).tolist()

@@ -271,7 +271,8 @@ def test_a_symbol_from_seq_replaying_more_than_max_replay_gets_limit_exceeded(co
     assert error(client.send({"op": "subscribe", "id": 4, "symbol": "ACME",
                               "fromSeq": from_seq})) == {
         "type": "error", "id": 4, "code": "limit_exceeded", "field": "fromSeq",
-        "message": f"fromSeq {from_seq} would replay 11 ticks; the limit is 10"}
+        "message": f'fromSeq {from_seq} would replay 11 ticks; the limit is 10 (pace "asap" '
+                   'has none)'}
 
 
 def test_a_symbol_from_seq_replaying_exactly_max_replay_is_accepted(config):
@@ -286,7 +287,8 @@ def test_a_private_from_seq_replaying_more_than_max_replay_gets_limit_exceeded(h
     got = error(client.send({"op": "subscribe", "id": 4, "seed": 1, "interval": 1.0,
                              "t0": NOW - 20.25, "fromSeq": 0}))
     assert (got["code"], got["field"], got["message"]) == (
-        "limit_exceeded", "fromSeq", "fromSeq 0 would replay 21 ticks; the limit is 10")
+        "limit_exceeded", "fromSeq",
+        'fromSeq 0 would replay 21 ticks; the limit is 10 (pace "asap" has none)')
 
 
 def test_a_t0_needing_more_catch_up_than_max_catchup_gets_limit_exceeded(hub, config):

@@ -59,6 +59,9 @@ def test_last_event_id_resumes_from_the_next_seq_instead_of_the_history():
     assert fields == {"op": "subscribe", "symbol": "ACME", "fromSeq": 1235}
     private = orjson.loads(sse.subscribe_text("seed=3&t0=1764374400", "9"))
     assert private["fromSeq"] == 10 and private["seed"] == 3
+    paced = orjson.loads(sse.subscribe_text("symbol=ACME&fromTime=1764374400.5&pace=asap",
+                                            "77"))
+    assert paced == {"op": "subscribe", "symbol": "ACME", "pace": "asap", "fromSeq": 78}
 
 
 @pytest.mark.parametrize("query", ["", "seed=3", "t0=1764374400", "interval=0.5"])

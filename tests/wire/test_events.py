@@ -36,6 +36,7 @@ EXAMPLES = [
     (events.End(1, 99), {"type": "end", "sub": 1, "seq": 99}),
     (events.End(1, 99, "overflow"), {"type": "end", "sub": 1, "seq": 99, "reason": "overflow"}),
     (events.Lagging(1, 12, 40), {"type": "lagging", "sub": 1, "skipped": 12, "seq": 40}),
+    (events.Replayed(1, 5021), {"type": "replayed", "sub": 1, "seq": 5021}),
     (events.Error(7, "invalid_params", "sigma", "sigma must be a finite number >= 0, got -1.0"),
      {"type": "error", "id": 7, "code": "invalid_params", "field": "sigma",
       "message": "sigma must be a finite number >= 0, got -1.0"}),
@@ -106,8 +107,8 @@ def test_an_integer_where_a_float_is_due_is_read():
 
 
 def test_an_event_of_an_unknown_type_is_kept_whole_for_forward_compatibility():
-    data = {"type": "replayed", "sub": 1, "seq": 9}
-    assert events.read(data) == events.Unknown("replayed", data)
+    data = {"type": "halted", "sub": 1, "until": 9.5}
+    assert events.read(data) == events.Unknown("halted", data)
 
 
 def test_decode_refuses_a_frame_that_is_not_a_json_array():
