@@ -39,7 +39,7 @@ from clients.errors import (ArgumentError, ConnectionLost, FeedError, ProtocolVi
 from wire import commands, events
 from wire.commands import StreamSpec
 from wire.errors import EventError, FieldError
-from wire.names import HISTORY_MAX, MODEL_FIELDS, MODEL_PARAMS, python_name
+from wire.names import HISTORY_MAX, MODEL_FIELDS, MODEL_PARAMS, PACES, python_name
 from wire.recovery import Action, recover
 from wire.values import check_integer, check_number, check_seed
 
@@ -123,6 +123,13 @@ def check_spec(spec: StreamSpec) -> StreamSpec:
         conflict = spec.conflict(name=python_name)
         if conflict is not None:
             raise conflict
+        if spec.from_time is not None:  # the first seq is the server's to find
+            raise FieldError("from_time", spec.from_time, "from_time is not taken by this "
+                             "client yet: give from_seq (a symbol's t0 and interval give the "
+                             "seq of a time)")
+        if spec.pace is not None and spec.pace not in PACES:
+            raise FieldError("pace", spec.pace, "pace must be one of " + ", ".join(PACES)
+                             + f", got {spec.pace!r}")
     except FieldError as exc:
         raise ArgumentError(python_name(exc.field), exc.message) from None
     return spec

@@ -111,6 +111,13 @@ def tick(sub: int, seq: int) -> events.Tick:
     ({"t0": 1.0}, "t0", "t0 names a stream only together with its seed"),
     ({"seed": 1, "from_seq": 3}, "from_seq",
      "from_seq resumes a stream, which needs the seed and t0 of its subscribed reply"),
+    ({"symbol": "ACME", "pace": "asap"}, "pace",
+     "pace is the pace of a replay: give from_seq or from_time with it"),
+    ({"symbol": "ACME", "from_seq": 3, "pace": "fast"}, "pace",
+     "pace must be one of live, asap, got 'fast'"),
+    ({"symbol": "ACME", "from_time": 5.0}, "from_time",
+     "from_time is not taken by this client yet: give from_seq (a symbol's t0 and interval "
+     "give the seq of a time)"),
 ])
 def test_a_bad_argument_is_refused_naming_it(kwargs, argument, message):
     with pytest.raises(ArgumentError) as caught:
