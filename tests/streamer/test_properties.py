@@ -26,11 +26,11 @@ CONFIG = ServerConfig(max_subscriptions=8, max_catchup=10_000, max_replay=1000,
                       max_history=100)
 
 FIELDS = ["op", "id", "symbol", "startPrice", "mu", "sigma", "delta", "interval", "seed",
-          "periods", "history", "fromSeq", "t0", "sub", "model"]
+          "periods", "history", "fromSeq", "t0", "sub", "model", "fromTime", "pace"]
 OPS = ["subscribe", "unsubscribe", "list", "symbols", "ping"]
 scalars = (st.none() | st.booleans() | st.integers(-2**70, 2**70)
            | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=80)
-           | st.sampled_from([*OPS, "ACME", "BOLT", "SLOW", "gbm"]))
+           | st.sampled_from([*OPS, "ACME", "BOLT", "SLOW", "gbm", "asap", "live"]))
 json_values = st.recursive(scalars, lambda inner: st.lists(inner, max_size=4)
                            | st.dictionaries(st.text(max_size=8), inner, max_size=4), max_leaves=12)
 operations = st.fixed_dictionaries(
