@@ -11,7 +11,7 @@ import sys
 from clients.errors import ArgumentError, FeedError
 from clients.feed.protocol import check_spec
 from clients.feed.tail import FORMATS, tail
-from wire.names import GBM, MODELS, PRIVATE_FIELDS, python_name
+from wire.names import GBM, MODELS, PACES, PRIVATE_FIELDS, python_name
 from wire.commands import StreamSpec
 
 DEFAULT_URL = "ws://127.0.0.1:8765/ws"
@@ -57,6 +57,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="stop after N ticks (all streams together)")
     parser.add_argument("--history", type=int, default=None, metavar="N",
                         help="start with the last N ticks of each stream")
+    parser.add_argument("--from-seq", type=int, default=None, metavar="SEQ",
+                        help="start each symbol at this seq (a replay; instead of --history)")
+    parser.add_argument("--pace", choices=PACES, default=None,
+                        help="asap: replay any length of history as fast as it is read "
+                             "(with --from-seq)")
     parser.add_argument("--no-header", action="store_true", help="leave out the CSV header")
     parser.add_argument("--token", default=None, help="access token, if the server needs one")
     private = parser.add_argument_group("private stream (instead of SYMBOL; server defaults "
@@ -83,8 +88,12 @@ def specs_from_args(args: argparse.Namespace) -> list[StreamSpec]:
         if given:
             raise ArgumentError(given[0], f"--{given[0].replace('_', '-')} describes a "
                                 "private stream; it cannot be combined with SYMBOL")
-        return [check_spec(StreamSpec(symbol, history=args.history)) for symbol in args.symbols]
-    return [check_spec(StreamSpec(history=args.history, **model))]
+        return [check_spec(StreamSpec(symbol, history=args.history, from_seq=args.from_seq,
+                                      pace=args.pace)) for symbol in args.symbols]
+    if args.from_seq is not None:
+        raise ArgumentError("from_seq", "--from-seq takes SYMBOLs (a private stream's seq "
+                            "names a tick only with its seed and t0)")
+    return [check_spec(StreamSpec(history=args.history, pace=args.pace, **model))]
 
 
 def run(args: argparse.Namespace) -> int:

@@ -81,12 +81,24 @@ async def test_a_finite_stream_ends_the_tail(server):
     (["ACME", "--seed", "3"], "streamer tail: error: --seed describes a private stream; it "
                               "cannot be combined with SYMBOL"),
     (["ACME", "--count", "0"], "streamer tail: error: --count must be >= 1, got 0"),
+    (["ACME", "--pace", "asap"], "streamer tail: error: pace is the pace of a replay: give "
+                                 "from_seq or from_time with it"),
+    (["--from-seq", "3"], "streamer tail: error: --from-seq takes SYMBOLs (a private "
+                          "stream's seq names a tick only with its seed and t0)"),
 ])
 def test_a_bad_argument_fails_before_connecting(argv, message, capsys):
     # the command's function, without main(), which configures logging for the process
     args = build_parser().parse_args(["tail", "--url", "ws://127.0.0.1:9/ws", *argv])
     assert tail_command(args) == 2
     assert capsys.readouterr().err.strip() == message
+
+
+async def test_a_symbol_from_seq_zero_at_pace_asap_prints_its_whole_history(server):
+    out = io.StringIO()
+    printed = await wait_for(tail(ws_url(server), [spec("BOLT", from_seq=0, pace="asap")],
+                                  fmt="json", count=40, out=out))
+    seqs = [json.loads(line)["seq"] for line in out.getvalue().splitlines()]
+    assert printed == 40 and seqs == list(range(40))
 
 
 def test_no_server_is_an_error_not_a_traceback(capsys):
