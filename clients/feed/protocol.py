@@ -26,6 +26,7 @@ The :mod:`wire` package is the only thing this module knows about the server.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import inspect
 import logging
@@ -123,10 +124,8 @@ def check_spec(spec: StreamSpec) -> StreamSpec:
         conflict = spec.conflict(name=python_name)
         if conflict is not None:
             raise conflict
-        if spec.from_time is not None:  # the first seq is the server's to find
-            raise FieldError("from_time", spec.from_time, "from_time is not taken by this "
-                             "client yet: give from_seq (a symbol's t0 and interval give the "
-                             "seq of a time)")
+        if spec.from_time is not None:
+            check_number("from_time", spec.from_time, low=0.0)
         if spec.pace is not None and spec.pace not in PACES:
             raise FieldError("pace", spec.pace, "pace must be one of " + ", ".join(PACES)
                              + f", got {spec.pace!r}")
@@ -165,7 +164,7 @@ class StreamState:
     """The protocol state of one subscription, across every connection it lives on."""
 
     __slots__ = ("spec", "owner", "sink", "server_sub", "op_id", "t0", "params", "symbol",
-                 "expected", "recovering", "paused", "terminal", "refetched_at", "lagging",
+                 "expected", "recovering", "paused", "terminal", "refetched_at", "from_time", "lagging",
                  "refetches", "duplicates", "skipped", "lost", "resumes", "overflows",
                  "restarts")
 
@@ -190,6 +189,9 @@ class StreamState:
         """Its queue overflowed: not subscribed until the application has read half of it."""
         self.terminal: str | None = None
         """``ended``, ``failed`` or ``closed`` once the subscription delivers nothing more."""
+        self.from_time = False
+        """A ``from_time`` replay was acked and no tick has come yet: the first one's seq,
+        whatever it is, is the first expected (the server finds it from the time)."""
         self.refetched_at: int | None = None
         """:attr:`expected` when a resume was last sent to fill a gap: while it is still the
         one expected (no tick came since), a ``lagging`` says the server has no more of the
@@ -213,6 +215,8 @@ class StreamState:
         :attr:`recovering` says."""
         if self.t0 is None:
             return self.spec
+        if self.from_time:  # nothing came yet: the same replay, of the same stream
+            return dataclasses.replace(self.spec, t0=self.t0)
         assert self.params is not None and self.expected is not None
         if self.recovering is Action.RESTART:
             return self.spec.resume(self.symbol, None, self.params, None)
@@ -435,7 +439,10 @@ class ClientProtocol:
             state.symbol = ack.symbol
             spec = state.spec
             state.owner._acked()
-            if spec.from_seq is not None:
+            if spec.from_time is not None:
+                state.expected = -1  # no seq: the first tick goes by _out_of_order
+                state.from_time = True
+            elif spec.from_seq is not None:
                 state.expected = spec.from_seq
             elif spec.history:
                 state.expected = max(0, seq - spec.history + 1)  # the replay follows the ack
@@ -464,6 +471,12 @@ class ClientProtocol:
 
     def _out_of_order(self, state: StreamState, seq: int, event: dict[str, Any]) -> None:
         assert state.expected is not None
+        if state.from_time:  # the first tick of a replay from a time: it sets the seq
+            state.from_time = False
+            state.expected = seq
+            self._deliver(state, Tick(seq, event["price"], event["time"], state.owner,
+                                      event.get("vol")))
+            return
         if seq < state.expected:
             state.duplicates += 1
             return
@@ -516,6 +529,10 @@ class ClientProtocol:
         if state is None:
             return
         state.lagging += 1
+        if state.from_time:  # the replay starts later than the time asked: from there
+            state.from_time = False
+            state.expected = event.seq
+            return
         if not self.fill_gaps:
             return
         expected = state.expected
@@ -548,7 +565,7 @@ class ClientProtocol:
         if state is None:
             return
         assert state.expected is not None
-        if state.expected <= event.seq and self.fill_gaps:
+        if state.expected <= event.seq and self.fill_gaps and not state.from_time:
             self._refetch(state)  # ticks are missing before the end: the resume replays them
             return
         del self._by_sub[event.sub]

@@ -229,3 +229,15 @@ async def test_asap_replays_a_symbol_from_seq_zero_past_the_servers_ring(config)
     assert spec is not None and current > 50
     assert [t.seq for t in ticks] == list(range(current + 30))
     assert [t.price for t in ticks] == path(spec.params, spec.seed, current + 30).tolist()
+
+
+async def test_a_symbol_from_a_time_starts_at_the_tick_of_that_time(server):
+    async with Feed(ws_url(server)) as feed:
+        probe = await feed.subscribe(symbol="BOLT")
+        first = await wait_for(anext(aiter(probe)))
+        assert probe.t0 is not None
+        at = probe.t0 + (first.seq - 30) * 0.02  # 30 ticks back
+        sub = await feed.subscribe(symbol="BOLT", from_time=at, pace="asap")
+        ticks = await wait_for(take(sub, 40))
+    assert ticks[0].seq == first.seq - 30 and ticks[0].time == pytest.approx(at)
+    assert consecutive(ticks)

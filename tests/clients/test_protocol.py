@@ -115,9 +115,8 @@ def tick(sub: int, seq: int) -> events.Tick:
      "pace is the pace of a replay: give from_seq or from_time with it"),
     ({"symbol": "ACME", "from_seq": 3, "pace": "fast"}, "pace",
      "pace must be one of live, asap, got 'fast'"),
-    ({"symbol": "ACME", "from_time": 5.0}, "from_time",
-     "from_time is not taken by this client yet: give from_seq (a symbol's t0 and interval "
-     "give the seq of a time)"),
+    ({"symbol": "ACME", "from_time": -5.0}, "from_time",
+     "from_time must be a finite number >= 0, got -5.0"),
 ])
 def test_a_bad_argument_is_refused_naming_it(kwargs, argument, message):
     with pytest.raises(ArgumentError) as caught:
@@ -317,6 +316,34 @@ def test_a_gap_the_server_cannot_replay_is_reported_lost_once_not_fetched_for_ev
     assert owner.seqs == [3, 6, 7]
     protocol.receive(frame(events.Lagging(2, 3, 11), tick(2, 11)))  # a new gap: fetched again
     assert [op["op"] for op in sent(protocol)] == ["unsubscribe", "subscribe"]
+
+
+def test_a_replay_from_a_time_starts_at_the_first_tick_the_server_sends():
+    protocol = connected()
+    _, owner = subscribe(protocol, symbol="ACME", from_time=1040.0, pace="asap")
+    assert sent(protocol)[0]["fromTime"] == 1040.0
+    protocol.receive(frame(ack(1, 1, seq=50, symbol="ACME"),
+                           *[tick(1, k) for k in range(40, 52)]))
+    assert owner.seqs == list(range(40, 52)) and not sent(protocol)
+    protocol.receive(frame(tick(1, 54)))  # then a gap is a gap, fetched back
+    assert [op["op"] for op in sent(protocol)] == ["unsubscribe", "subscribe"]
+
+
+def test_a_replay_from_a_time_the_server_no_longer_holds_starts_where_it_does():
+    protocol = connected()
+    state, owner = subscribe(protocol, symbol="ACME", from_time=1001.0)
+    sent(protocol)
+    protocol.receive(frame(ack(1, 1, seq=50, symbol="ACME"), events.Lagging(1, 3, 45),
+                           *[tick(1, k) for k in range(45, 51)]))
+    assert owner.seqs == list(range(45, 51)) and not sent(protocol) and state.lost == 0
+
+
+def test_a_replay_from_a_time_resumed_before_its_first_tick_asks_for_the_same_time():
+    protocol = connected()
+    state, _ = subscribe(protocol, symbol="ACME", from_time=1040.0)
+    sent(protocol)
+    protocol.receive(frame(ack(1, 1, seq=50, symbol="ACME")))
+    assert state.subscribe_spec() == StreamSpec("ACME", from_time=1040.0, t0=1000.0)
 
 
 def test_a_gap_without_lagging_is_fetched_back_too():
