@@ -491,6 +491,11 @@ class Connection(asyncio.Protocol):
             return b""
         number = self._pinged + 1
         self._pinged = number
+        since = self._unread_since
+        if not self._pings and since is not None and since < now - self._probe_every:
+            # frames no ping asked about, written before a pause: they count from now on as
+            # if sent a ping's interval ago (lag errs by at most that, as between two pings)
+            self._unread_since = now - self._probe_every
         self._pings.append([number, now, None, self._unread_since is None and not self._pings])
         self.last_ping = now
         self.bytes_since_ping = 0
@@ -519,11 +524,13 @@ class Connection(asyncio.Protocol):
         count: the figure errs by at most the time between two pings, on the side of lag.
         While this side does not read the connection (its operations wait to be carried out),
         the pongs wait too, so nothing is known: 0 while reading is paused, and after it
-        resumes, lag counts from then.
+        resumes, lag counts from then. Frames written since the last answered ping, with no
+        ping sent after them yet (a stream that paused: the bus away, a slow symbol), are not
+        counted: the next frame carries a ping, and lag is measured from it.
         """
         since = self._unread_since
-        if since is None or self._reading_paused:
-            return 0.0
+        if since is None or self._reading_paused or not self._pings:
+            return 0.0  # no ping asks about what was written since: nothing says it is unread
         return now - max(since, self._resumed_at)
 
     def ping_age(self, now: float) -> float:
