@@ -15,7 +15,6 @@ from __future__ import annotations
 import numpy as np
 
 from simulation import PathCursor
-from streamer import schedule
 from streamer.hub import Hub, Stream
 from wire import events
 
@@ -65,13 +64,7 @@ class Replay:
         stream = self.stream
         texts: list[str] = []
         if self._cursor is not None and stream.symbol is None:  # a private stream
-            n = min(count, self.last - self.next + 1)
-            if n > 0:
-                seqs = np.arange(self.next, self.next + n)
-                prices, vols = self._cursor.take(n)
-                texts = self._texts(seqs, prices, schedule.instants(
-                    np.full(n, stream.t0), np.full(n, stream.interval), seqs), vols)
-                self.next += n
+            texts = self._made_again(hub, min(count, self.last - self.next + 1))
             if self.next > self.last:
                 self._replayed(texts)  # before the live ticks held meanwhile
                 texts += self._held
@@ -86,13 +79,7 @@ class Replay:
             return texts
         current = hub.current(stream)[0]  # a symbol: up to its current tick
         if self._cursor is not None:  # from before its ring: made again, to the end
-            n = min(count, current - self.next + 1)
-            if n > 0:
-                seqs = np.arange(self.next, self.next + n)
-                prices, vols = self._cursor.take(n)
-                texts = self._texts(seqs, prices, hub.recent_times(stream, self.next,
-                                                                   self.next + n - 1), vols)
-                self.next += n
+            texts = self._made_again(hub, min(count, current - self.next + 1))
             if self.next > current:
                 self._replayed(texts)
                 self._end(texts)
@@ -113,6 +100,17 @@ class Replay:
             self._replayed(texts)
             self._end(texts)
         return texts
+
+    def _made_again(self, hub: Hub, n: int) -> list[str]:
+        """The texts of the next ``n`` ticks, made by the cursor (none when ``n <= 0``)."""
+        if n <= 0:
+            return []
+        assert self._cursor is not None
+        first = self.next
+        prices, vols = self._cursor.take(n)
+        self.next += n
+        return self._texts(np.arange(first, first + n), prices,
+                           hub.recent_times(self.stream, first, first + n - 1), vols)
 
     def _texts(self, seqs: np.ndarray, prices: np.ndarray, times: np.ndarray,
                vols: np.ndarray | None) -> list[str]:

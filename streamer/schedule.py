@@ -46,6 +46,17 @@ def current_seq(t0: float, interval: float, now: float) -> int:
     return seq
 
 
+def first_at(t0: float, interval: float, when: float) -> int:
+    """The first ``seq`` whose instant is at or after ``when`` (0 when ``when`` is before
+    ``t0``), settled with :func:`instant` itself like :func:`current_seq`."""
+    seq = max(0, math.ceil((when - t0) / interval))
+    while seq > 0 and instant(t0, interval, seq - 1) >= when:
+        seq -= 1
+    while instant(t0, interval, seq) < when:
+        seq += 1
+    return seq
+
+
 def aligned_t0(now: float, interval: float, phase: float = 0.0) -> float:
     """``t0`` of a new stream: the latest instant at or before ``now`` that is ``phase``
     seconds past a multiple of ``interval`` since the epoch. Streams with the same phase and

@@ -514,14 +514,12 @@ class Session:
         if stream is None:
             raise CommandError(ErrorCode.UNKNOWN_SYMBOL, f"unknown symbol {show(spec.symbol)}; "
                                "the symbols op lists the market", "symbol", cmd.id)
-        if spec.model is not None and stream.params is None:
-            raise CommandError.invalid("model", f"{spec.symbol} is a third party's symbol (its "
-                                       "prices come from the bus, not from a model), got model "
+        model = None if stream.params is None else stream.params.name
+        if spec.model is not None and spec.model != model:
+            kind = (f"a {model} symbol" if model is not None else "a third party's symbol "
+                    "(its prices come from the bus, not from a model)")
+            raise CommandError.invalid("model", f"{spec.symbol} is {kind}, got model "
                                        f"{show(spec.model)}", cmd.id)
-        if spec.model is not None and stream.params is not None and (
-                spec.model != stream.params.name):
-            raise CommandError.invalid("model", f"{spec.symbol} is a {stream.params.name} "
-                                       f"symbol, got model {show(spec.model)}", cmd.id)
         self._check_budget(cmd, stream.interval)
         if spec.t0 is not None and spec.t0 != stream.t0:
             why = ("its publisher started a new numbering" if stream.outside is not None
@@ -645,12 +643,7 @@ class Session:
                 times = self.hub.recent_times(stream, oldest, seq)
                 return oldest + int(np.searchsorted(times, when, side="left"))
             t0, interval = stream.t0, stream.interval
-        k = max(0, math.ceil((when - t0) / interval))
-        while k > 0 and schedule.instant(t0, interval, k - 1) >= when:
-            k -= 1
-        while schedule.instant(t0, interval, k) < when:
-            k += 1
-        return min(k, seq + 2)
+        return min(schedule.first_at(t0, interval, when), seq + 2)
 
     def _emit(self, event: events.Event) -> None:
         self._parts.append(event.encode())
